@@ -1,0 +1,5 @@
+"""`python -m notifyd`."""
+
+from notifyd.cli import main
+
+main()

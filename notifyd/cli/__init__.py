@@ -1,0 +1,109 @@
+"""The `notifyd` command: one sub-Typer per group, composed here."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from notifyd import __version__
+from notifyd.cli import config_cmd, events, jobs, services
+from notifyd.cli.common import ConfigOption, JsonOption, open_store
+from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="notifyd: webhooks in, a durable queue, notifications and refreshes out.")
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(services.app, name="services")
+app.add_typer(events.app, name="events")
+app.add_typer(jobs.app, name="jobs")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"notifyd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """notifyd: webhooks in, a durable queue, notifications and refreshes out."""
+
+
+@app.command()
+def serve(config: ConfigOption = None,
+          listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT, overriding server.listen.")] = None,
+          threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=64,
+                                                         help="Worker threads, overriding worker.threads.")] = None,
+          log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text") -> None:
+    """Run the daemon: the HTTP listener and the delivery workers."""
+    from notifyd.daemon import ServeOptions
+    from notifyd.daemon import serve as run_daemon
+
+    if log_format not in ("text", "json"):
+        raise fail("--log-format must be text or json", 2)
+    with cli_errors():
+        code = run_daemon(ServeOptions(config=config, listen=listen, threads=threads, log_format=log_format))
+    raise typer.Exit(code)
+
+
+@app.command()
+def send(body: Annotated[str, typer.Argument(help="The message text.")],
+         title: Annotated[Optional[str], typer.Option("--title", help="A title.")] = None,
+         service: Annotated[Optional[list[str]], typer.Option("--service", "-s",
+                            help="Only these services (repeat the option); default: every enabled service.")] = None,
+         json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Queue a manual notification; the running daemon delivers it within a second."""
+    from notifyd.events import Event
+    from notifyd.ingest import record_event
+    from notifyd.store import write
+
+    with cli_errors(), open_store(config) as (cfg, db):
+        for name in service or []:
+            if name not in cfg.services:
+                raise fail(f"no service {name!r} (configured: {', '.join(cfg.services) or 'none'})", 1)
+            if not cfg.services[name].enabled:
+                raise fail(f"service {name!r} is disabled; enable it with `notifyd services enable {name}`", 1)
+        event = Event(source="cli", source_type="manual", kind="notification", title=title or "",
+                      body=body, media={"level": "info"}, payload="{}")
+        with write(db):
+            result = record_event(db, event, cfg, time.time(), only=service or None)
+    jobs_ = [{"id": j.id, "service": j.service} for j in result.jobs]
+    if json:
+        print_json({"event_id": result.event_id, "kind": result.kind, "jobs": jobs_})
+        return
+    if not jobs_:
+        say(f"event {result.event_id} recorded, but no enabled service takes it")
+        raise typer.Exit(1)
+    say(f"event {result.event_id} queued: " + ", ".join(f"job {j['id']} → {j['service']}" for j in jobs_))
+
+
+@app.command()
+def stats(json: JsonOption = False, config: ConfigOption = None) -> None:
+    """One screen: jobs by state and service, the last hour, the oldest queued job, dead jobs."""
+    from notifyd.history import stats as read_stats
+
+    with cli_errors(), open_store(config) as (_, db):
+        data = read_stats(db, time.time())
+    if json:
+        print_json(data)
+        return
+    queue = data["queue"]
+    say(f"[bold]queue[/bold]  queued {queue['queued']} · running {queue['running']} · dead {queue['dead']} · "
+        f"oldest due {queue['oldest_queued_s']:.0f}s")
+    hour = data["last_hour"]
+    finished = hour["jobs_finished"]
+    say(f"[bold]last hour[/bold]  {hour['events']} events · {finished.get('succeeded', 0)} sent · "
+        f"{finished.get('dead', 0)} dead")
+    states = ("queued", "running", "succeeded", "dead", "cancelled", "skipped")
+    print_table("by service", ["service", *states],
+                [[name, *[counts.get(s, 0) for s in states]] for name, counts in data["services"].items()])
+    if data["dead_recent"]:
+        print_table("dead jobs needing attention (`notifyd jobs retry ID`)", ["id", "service", "finished", "error"],
+                    [[j["id"], j["service"], j["finished_at"], j["last_error"]] for j in data["dead_recent"]])
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,48 @@
+"""`notifyd events`: list and show received events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from notifyd.cli.common import ConfigOption, JsonOption, LimitOption, open_store
+from notifyd.cli.output import cli_errors, print_json, print_table, say
+from notifyd.history import list_events, show_event
+
+app = typer.Typer(no_args_is_help=True, help="Inspect received events.")
+
+
+@app.command("list")
+def list_(source: Annotated[Optional[str], typer.Option("--source", help="Only this source.")] = None,
+          kind: Annotated[Optional[str], typer.Option("--kind", help="Only this kind.")] = None,
+          limit: LimitOption = 50, json: JsonOption = False, config: ConfigOption = None) -> None:
+    """List events, newest first, with how their deliveries went."""
+    with cli_errors(), open_store(config) as (_, db):
+        events = list_events(db, source, kind, limit)
+    if json:
+        print_json(events)
+        return
+    print_table(None, ["id", "received", "source", "kind", "title", "deliveries"],
+                [[e["id"], e["received_at"], e["source"], e["kind"], e["title"],
+                  ", ".join(f"{j['service']}:{j['delivery']}" for j in e["jobs"]) or None] for e in events])
+
+
+@app.command()
+def show(event_id: Annotated[int, typer.Argument(help="The event's id.")],
+         json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Show one event and each job's delivery status."""
+    with cli_errors(), open_store(config) as (_, db):
+        event = show_event(db, event_id)
+    if json:
+        print_json(event)
+        return
+    say(f"[bold]event {event['id']}[/bold]  {event['source']} ({event['source_type']}) · {event['kind']} · "
+        f"{event['received_at']}")
+    if event["title"]:
+        say(f"title: {event['title']}")
+    if event["paths"]:
+        say(f"paths: {', '.join(event['paths'])}")
+    print_table("jobs", ["id", "service", "state", "attempts", "delivery", "last error"],
+                [[j["id"], j["service"], j["state"], j["attempts"], j["delivery"], j["last_error"]]
+                 for j in event["jobs"]])

@@ -1,0 +1,108 @@
+"""`notifyd jobs`: list, show, retry, cancel, purge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from notifyd.cli.common import ConfigOption, JsonOption, LimitOption, open_store
+from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
+from notifyd.history import list_jobs, show_job
+from notifyd.queue import STATES, JobQueue
+from notifyd.units import parse_duration
+
+app = typer.Typer(no_args_is_help=True, help="Inspect and steer delivery jobs.")
+
+
+@app.command("list")
+def list_(state: Annotated[Optional[str], typer.Option("--state", help=f"One of: {', '.join(STATES)}.")] = None,
+          service: Annotated[Optional[str], typer.Option("--service", help="Only this service's jobs.")] = None,
+          limit: LimitOption = 50, json: JsonOption = False, config: ConfigOption = None) -> None:
+    """List jobs, newest first."""
+    if state is not None and state not in STATES:
+        raise fail(f"--state must be one of: {', '.join(STATES)}", 2)
+    with cli_errors(), open_store(config) as (_, db):
+        jobs = list_jobs(db, state, service, limit)
+    if json:
+        print_json(jobs)
+        return
+    print_table(None, ["id", "event", "service", "kind", "pri", "state", "attempts", "created", "last error"],
+                [[j["id"], j["event_id"], j["service"], j["kind"], j["priority"], j["state"],
+                  f"{j['attempts']}/{j['max_attempts']}", j["created_at"], j["last_error"]] for j in jobs])
+
+
+@app.command()
+def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
+         json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Show one job and every attempt it made."""
+    with cli_errors(), open_store(config) as (_, db):
+        job = show_job(db, job_id)
+    if json:
+        print_json(job)
+        return
+    say(f"[bold]job {job['id']}[/bold]  {job['service']} ({job['kind']}), event {job['event_id']}, "
+        f"priority {job['priority']}")
+    say(f"state [bold]{job['state']}[/bold] · attempts {job['attempts']}/{job['max_attempts']} · "
+        f"run at {job['run_at']} · finished {job['finished_at'] or '-'}")
+    if job["last_error"]:
+        say(f"last error: {job['last_error']}")
+    print_table("attempts", ["n", "started", "finished", "outcome", "error"],
+                [[a["n"], a["started_at"], a["finished_at"], a["outcome"], a["error"]] for a in job["attempt_log"]])
+
+
+@app.command()
+def retry(job_ids: Annotated[Optional[list[int]], typer.Argument(help="Job ids.")] = None,
+          dead: Annotated[bool, typer.Option("--dead", help="Every dead job.")] = False,
+          config: ConfigOption = None) -> None:
+    """Queue dead (or cancelled) jobs again with a fresh attempt budget."""
+    with cli_errors(), open_store(config) as (_, db):
+        queue = JobQueue(db)
+        ids = list(job_ids or []) + (queue.dead_ids() if dead else [])
+        if not ids:
+            raise fail("name job ids, or pass --dead", 2)
+        results = queue.retry(ids)
+    _report(results, "queued")
+
+
+@app.command()
+def cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")], config: ConfigOption = None) -> None:
+    """Cancel queued jobs."""
+    with cli_errors(), open_store(config) as (_, db):
+        results = JobQueue(db).cancel(job_ids)
+    _report(results, "cancelled")
+
+
+@app.command()
+def purge(older_than: Annotated[str, typer.Option("--older-than", help="Finished longer ago than this.")] = "30d",
+          config: ConfigOption = None) -> None:
+    """Delete finished jobs (and their attempts and orphaned events) older than a duration."""
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as exc:
+        raise fail(f"--older-than: {exc}", 2) from None
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with cli_errors(), open_store(config) as (_, db), Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
+        task = progress.add_task("purging…", total=None)
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            progress.update(task, description=f"purged {done[0]} jobs…")
+
+        total = JobQueue(db).purge(seconds, progress=step)
+    say(f"purged {total} finished job(s) older than {older_than}")
+
+
+def _report(results: dict[int, str], good: str) -> None:
+    failed = False
+    for job_id, result in results.items():
+        if result == good:
+            say(f"job {job_id}: {result}")
+        else:
+            failed = True
+            say(f"[red]job {job_id}: {result}[/red]")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,478 @@
+"""The TOML config: where it is found, what every key means, and errors that say file, line and key."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+from notifyd.channels import CHANNEL_TYPES
+from notifyd.errors import ConfigError
+from notifyd.sources import SOURCE_TYPES
+from notifyd.units import parse_duration, parse_size
+
+DEFAULT_LISTEN = "127.0.0.1:8765"
+SECRET_KEYS = frozenset({"token", "password", "api_key", "secret"})
+_SERVICE_COMMON = ("type", "enabled", "events", "priority")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_KIND = re.compile(r"^[a-z0-9_.:*-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """[server]: where to listen, the shared token, body limit, idempotency window."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    max_body: int = 1024 * 1024
+    dedupe_window: float = 3600.0
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """[store]: the database file, its durability, and how long history is kept."""
+
+    path: Path
+    synchronous: str = "NORMAL"
+    keep_succeeded: float = 30 * 86400.0
+    keep_dead: float = 90 * 86400.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """[worker]: threads, attempt budget, backoff steps, per-delivery timeout, lease length."""
+
+    threads: int = 4
+    max_attempts: int = 8
+    backoff: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0)
+    timeout: float = 15.0
+    lease: float = 30.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """[sources.NAME]: a named instance of a built-in source type, optionally with its own token."""
+
+    name: str
+    type: str
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """[services.NAME]: a delivery target of one channel type."""
+
+    name: str
+    type: str
+    enabled: bool = True
+    events: tuple[str, ...] | None = None       # None: every kind except test
+    priority: int = 5
+    options: Mapping[str, Any] = field(default_factory=dict)   # the type's own keys (url, …)
+
+    @property
+    def job_kind(self) -> str:
+        return CHANNEL_TYPES[self.type].job_kind
+
+    def wants(self, kind: str) -> bool:
+        """Whether an event of `kind` goes to this service by its `events` filter."""
+        if kind == "test":
+            return False
+        if self.events is None:
+            return True
+        return "*" in self.events or kind in self.events
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole effective configuration; `path` is None when running on defaults."""
+
+    path: Path | None
+    server: ServerConfig
+    store: StoreConfig
+    worker: WorkerConfig
+    sources: Mapping[str, SourceConfig]
+    services: Mapping[str, ServiceConfig]
+
+    def secrets(self) -> list[str]:
+        """Every secret string in this config, for redaction; longest first."""
+        found: set[str] = set()
+        if self.server.token:
+            found.add(self.server.token)
+        for source in self.sources.values():
+            if source.token:
+                found.add(source.token)
+        for service in self.services.values():
+            for key, value in service.options.items():
+                if key in SECRET_KEYS and isinstance(value, str):
+                    found.add(value)
+                elif key == "url" and isinstance(value, str):
+                    found.update(url_secrets(value))
+        return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+def url_secrets(url: str) -> set[str]:
+    """The parts of a URL that may be credentials: password, token-like host/path segments, query values."""
+    found: set[str] = set()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return found
+    if parts.password:
+        found.add(parts.password)
+    if parts.scheme not in ("http", "https", "json", "jsons", "xml", "xmls", "form", "forms"):
+        host = parts.netloc.rpartition("@")[2]
+        if host and not _looks_like_address(host):
+            found.add(host)
+    for segment in parts.path.split("/"):
+        if len(segment) >= 8:
+            found.add(segment)
+    for _, value in parse_qsl(parts.query):
+        if len(value) >= 8:
+            found.add(value)
+    return found
+
+
+def _looks_like_address(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return "." in name or name == "localhost"
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and loading
+
+
+def default_state_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the database lives without a [store] path: $STATE_DIRECTORY, else XDG state home."""
+    env = os.environ if env is None else env
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0]) / "notifyd.db"
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(base) / "notifyd" / "notifyd.db"
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user config path: $XDG_CONFIG_HOME/notifyd/config.toml."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "notifyd" / "config.toml"
+
+
+def find_config(explicit: str | Path | None, env: Mapping[str, str] | None = None) -> tuple[Path | None, bool]:
+    """The config path to use and whether the user named it (then it must exist).
+
+    Order: --config, $NOTIFYD_CONFIG, $XDG_CONFIG_HOME/notifyd/config.toml, /etc/notifyd/config.toml.
+    """
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit), True
+    if env.get("NOTIFYD_CONFIG"):
+        return Path(env["NOTIFYD_CONFIG"]), True
+    for candidate in (default_config_path(env), Path("/etc/notifyd/config.toml")):
+        if candidate.is_file():
+            return candidate, False
+    return None, False
+
+
+def load_config(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Find and load the config, or the embedded defaults when there is no file at all."""
+    path, named = find_config(explicit, env)
+    if path is None:
+        return parse_config({}, path=None, env=env)
+    if not path.is_file():
+        if named:
+            raise ConfigError("no such file (create one with `notifyd config init`)", file=str(path))
+        return parse_config({}, path=None, env=env)
+    return read_config_file(path, env)
+
+
+def read_config_file(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate one TOML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=str(path)) from None
+    return parse_config_text(text, path, env)
+
+
+def parse_config_text(text: str, path: Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """Parse TOML text; syntax errors keep tomllib's line and column."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _decode_error_line(str(exc))
+        raise ConfigError(f"invalid TOML: {exc}", file=str(path) if path else "<config>", line=line) from None
+    return parse_config(data, path=path, text=text, env=env)
+
+
+def _decode_error_line(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Reader:
+    """Validates one table, raising ConfigError with file, line and dotted key."""
+
+    def __init__(self, path: Path | None, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(reason, file=str(self.path) if self.path else "<config>", key=key,
+                           line=locate_key(self.text, key))
+
+    def table(self, value: Any, key: str, allowed: tuple[str, ...] | frozenset[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected a table, got {_kind(value)}")
+        for name in value:
+            if name not in allowed:
+                hint = ", ".join(sorted(allowed))
+                raise self.error(f"{key}.{name}", f"unknown key (expected one of: {hint})")
+        return value
+
+    def get(self, table: Mapping[str, Any], key: str, name: str, convert: Any, default: Any) -> Any:
+        if name not in table:
+            return default
+        value = table[name]
+        try:
+            return convert(value)
+        except (ValueError, TypeError) as exc:
+            reason = str(exc)
+            if name in SECRET_KEYS:
+                reason = reason.split(", got")[0] + " (value hidden)"
+            raise self.error(f"{key}.{name}", reason) from None
+
+
+def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
+                 env: Mapping[str, str] | None = None) -> Config:
+    """Validate a decoded TOML document into a Config; every unknown key is an error."""
+    r = _Reader(path, text)
+    for name in data:
+        if name not in ("server", "store", "worker", "sources", "services"):
+            raise r.error(name, "unknown section (expected server, store, worker, sources or services)")
+
+    s = r.table(data.get("server", {}), "server", ("listen", "token", "max_body", "dedupe_window"))
+    host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
+    server = ServerConfig(
+        host=host, port=port,
+        token=r.get(s, "server", "token", _secret_string, None),
+        max_body=r.get(s, "server", "max_body", parse_size, 1024 * 1024),
+        dedupe_window=r.get(s, "server", "dedupe_window", parse_duration, 3600.0),
+    )
+
+    st = r.table(data.get("store", {}), "store", ("path", "synchronous", "keep_succeeded", "keep_dead"))
+    db_path = r.get(st, "store", "path", _string, None)
+    if db_path is None:
+        resolved = default_state_path(env)
+    else:
+        resolved = Path(db_path).expanduser()
+        if not resolved.is_absolute() and path is not None:
+            resolved = path.parent / resolved
+    store = StoreConfig(
+        path=resolved,
+        synchronous=r.get(st, "store", "synchronous", _choice("NORMAL", "FULL"), "NORMAL"),
+        keep_succeeded=r.get(st, "store", "keep_succeeded", parse_duration, 30 * 86400.0),
+        keep_dead=r.get(st, "store", "keep_dead", parse_duration, 90 * 86400.0),
+    )
+
+    w = r.table(data.get("worker", {}), "worker", ("threads", "max_attempts", "backoff", "timeout", "lease"))
+    worker = WorkerConfig(
+        threads=r.get(w, "worker", "threads", _int_range(1, 64), 4),
+        max_attempts=r.get(w, "worker", "max_attempts", _int_range(1, 100), 8),
+        backoff=r.get(w, "worker", "backoff", _backoff, WorkerConfig.backoff),
+        timeout=r.get(w, "worker", "timeout", _positive_duration, 15.0),
+        lease=r.get(w, "worker", "lease", _positive_duration, 30.0),
+    )
+
+    sources: dict[str, SourceConfig] = {}
+    src_tables = r.table(data.get("sources", {}), "sources", _AnyKey())
+    for name, table in src_tables.items():
+        key = f"sources.{name}"
+        if not _NAME.match(name):
+            raise r.error(key, "a source name takes letters, digits, '_', '-' and '.'")
+        if name in SOURCE_TYPES:
+            raise r.error(key, f"{name!r} is a built-in source; give the named instance another name")
+        t = r.table(table, key, ("type", "token"))
+        stype = r.get(t, key, "type", _choice(*sorted(SOURCE_TYPES)), None)
+        if stype is None:
+            raise r.error(f"{key}.type", f"missing (expected one of: {', '.join(sorted(SOURCE_TYPES))})")
+        sources[name] = SourceConfig(name=name, type=stype, token=r.get(t, key, "token", _secret_string, None))
+
+    services: dict[str, ServiceConfig] = {}
+    svc_tables = r.table(data.get("services", {}), "services", _AnyKey())
+    for name, table in svc_tables.items():
+        key = f"services.{name}"
+        if not _NAME.match(name):
+            raise r.error(key, "a service name takes letters, digits, '_', '-' and '.'")
+        table = r.table(table, key, _AnyKey())
+        stype = table.get("type")
+        if stype not in CHANNEL_TYPES:
+            got = "nothing" if stype is None else repr(stype)
+            raise r.error(f"{key}.type", f"expected one of: {', '.join(sorted(CHANNEL_TYPES))}; got {got}")
+        spec = CHANNEL_TYPES[stype]
+        t = r.table(table, key, _SERVICE_COMMON + spec.required + spec.optional)
+        options: dict[str, Any] = {}
+        for opt in spec.required + spec.optional:
+            if opt in t:
+                options[opt] = r.get(t, key, opt, _option_converter(opt), None)
+            elif opt in spec.required:
+                raise r.error(f"{key}.{opt}", f"missing (a {stype} service needs {opt})")
+        services[name] = ServiceConfig(
+            name=name, type=stype,
+            enabled=r.get(t, key, "enabled", _bool, True),
+            events=r.get(t, key, "events", _events, None),
+            priority=r.get(t, key, "priority", _int_range(1, 10), spec.default_priority),
+            options=options,
+        )
+
+    return Config(path=path, server=server, store=store, worker=worker, sources=sources, services=services)
+
+
+class _AnyKey(frozenset):
+    """Allows any key name (named sources and services); values are checked one by one."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def locate_key(text: str, dotted: str) -> int | None:
+    """The 1-based line where `dotted` (e.g. services.kodi.url) is set, or its table's header."""
+    if not text:
+        return None
+    parts = dotted.split(".")
+    header_line = None
+    current: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("["):
+            current = [p.strip().strip('"\'') for p in line.strip("[]").split(".")]
+            if current == parts:
+                header_line = number
+            continue
+        if "=" not in line or line.startswith("#"):
+            continue
+        key = line.split("=", 1)[0].strip().strip('"\'')
+        full = current + [p.strip().strip('"\'') for p in key.split(".")]
+        if full == parts:
+            return number
+        if header_line is None and full[: len(parts)] == parts:
+            header_line = number
+    if header_line is None and len(parts) > 1:
+        return locate_key(text, ".".join(parts[:-1]))
+    return header_line
+
+
+def parse_listen(value: Any) -> tuple[str, int]:
+    """HOST:PORT (IPv6 as [::1]:PORT) into its parts."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected \"HOST:PORT\", got {_kind(value)}")
+    match = re.match(r"^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$", value) or re.match(r"^([^:\[\]]+):(\d{1,5})$", value)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError(f"expected \"HOST:PORT\" such as \"127.0.0.1:8765\", got {value!r}")
+    return match.group(1), int(match.group(2))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen host only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _kind(value: Any) -> str:
+    return {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _secret_string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _choice(*choices: str) -> Any:
+    def convert(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of: {', '.join(choices)}; got {value!r}")
+        return value
+    return convert
+
+
+def _int_range(low: int, high: int) -> Any:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")
+        return value
+    return convert
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration above 0, got {value!r}")
+    return seconds
+
+
+def _backoff(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty array of durations such as [\"5s\", \"30s\"], got {_kind(value)}")
+    return tuple(parse_duration(v) for v in value)
+
+
+def _events(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected an array of event kinds such as [\"download\", \"health\"], got {_kind(value)}")
+    kinds = tuple(v.strip().lower() for v in value)
+    for kind in kinds:
+        if not _KIND.match(kind):
+            raise ValueError(f"expected event kinds in lower case (letters, digits, '_', '.', '*'), got {kind!r}")
+    return kinds
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or "://" not in value:
+        shown = "a value of another type" if not isinstance(value, str) else "a string without a scheme"
+        raise ValueError(f"expected a URL such as \"scheme://…\", got {shown}")
+    return value
+
+
+def _option_converter(name: str) -> Any:
+    if name == "url":
+        return _url
+    if name in SECRET_KEYS:
+        return _secret_string
+    return _string

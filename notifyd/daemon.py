@@ -1,0 +1,128 @@
+"""The composition root of `notifyd serve`: config, store, lock, workers, writer, listener, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from dataclasses import dataclass, replace
+
+from notifyd import __version__
+from notifyd.config import Config, is_loopback, load_config, parse_listen
+from notifyd.config_reload import ConfigHolder, ConfigWatcher
+from notifyd.errors import ConfigError
+from notifyd.ingest import IngestWriter
+from notifyd.lock import ServeLock
+from notifyd.logs import Redactor, setup_logging
+from notifyd.queue import JobQueue
+from notifyd.store import Store
+from notifyd.webhook import ListenerDeps, create_app
+from notifyd.worker import WorkerPool
+
+log = logging.getLogger("notifyd")
+SHUTDOWN_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What the command line may override in the config."""
+
+    config: str | None = None
+    listen: str | None = None
+    threads: int | None = None
+    log_format: str = "text"
+
+
+def effective_config(options: ServeOptions) -> Config:
+    """The loaded config with the command line's overrides applied and the listen rule checked."""
+    config = load_config(options.config)
+    server, worker = config.server, config.worker
+    if options.listen:
+        try:
+            host, port = parse_listen(options.listen)
+        except ValueError as exc:
+            raise ConfigError(str(exc), file="--listen") from None
+        server = replace(server, host=host, port=port)
+    if options.threads:
+        worker = replace(worker, threads=options.threads)
+    config = replace(config, server=server, worker=worker)
+    if not is_loopback(server.host) and not server.token:
+        raise ConfigError(f"refusing to listen on {server.listen} without a token: anyone on the network "
+                          "could post events. Set server.token, or listen on 127.0.0.1.",
+                          file=str(config.path or "<defaults>"), key="server.token")
+    return config
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is announced as ready."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(options: ServeOptions) -> int:
+    """Run the daemon until SIGTERM or SIGINT; returns the exit code."""
+    import uvicorn
+
+    redact = Redactor()
+    setup_logging(redact, options.log_format)
+    config = effective_config(options)
+    redact.update(config.secrets())
+    holder = ConfigHolder(config, on_change=lambda new: redact.update(new.secrets()))
+    store = Store(config.store.path, config.store.synchronous)
+    lock = ServeLock(store.path).acquire()
+    try:
+        store.migrate()
+        db = store.connect()
+        recovered = JobQueue(db).recover()
+        db.close()
+        if recovered:
+            log.warning("%d job(s) left running by a previous process are queued again", recovered)
+
+        pool = WorkerPool(store, holder, config.worker.threads, redact).start()
+        writer = IngestWriter(store, holder, on_commit=pool.notify).start()
+        read_conn: dict[str, object] = {}
+
+        def read_db():
+            if "db" not in read_conn:
+                read_conn["db"] = store.connect()
+            return read_conn["db"]
+
+        app = create_app(ListenerDeps(config=holder, writer=writer, read_db=read_db,
+                                      config_state=lambda: holder.state))
+        sock = bind_socket(config.server.host, config.server.port)
+        watcher = ConfigWatcher(holder, config.path).start() if config.path else None
+
+        stop_requested = threading.Event()
+        server = uvicorn.Server(uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
+            loop="auto", http="auto", server_header=False, date_header=False))
+
+        def on_stop(signum: int, frame: object) -> None:
+            stop_requested.set()
+            server.should_exit = True
+
+        def on_hup(signum: int, frame: object) -> None:
+            threading.Thread(target=holder.reload, name="notifyd-sighup", daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+        log.info("notifyd %s listening on http://%s (store %s, %d worker threads, %d services)",
+                 __version__, config.server.listen, store.path, config.worker.threads, len(config.services))
+        server.run(sockets=[sock])
+
+        log.info("stopping: no new events; waiting up to %ds for running jobs", int(SHUTDOWN_GRACE))
+        writer.stop()
+        released = pool.stop(grace=SHUTDOWN_GRACE)
+        if watcher:
+            watcher.stop()
+        log.info("stopped%s", f" ({released} unfinished job(s) given back)" if released else "")
+        return 0
+    finally:
+        lock.release()

@@ -1,0 +1,74 @@
+"""Logging: journald-friendly text or JSON lines, and a filter that blanks every known secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from typing import Iterable
+
+REDACTED = "***"
+
+
+class Redactor:
+    """Replaces every known secret in a text; the set is swapped whole when the config reloads."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        with self._lock:
+            self._secrets = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry)
+
+
+def setup_logging(redact: Redactor, fmt: str = "text", level: int = logging.INFO) -> None:
+    """Send notifyd's (and Apprise's, and uvicorn's) log lines to stderr through the redactor."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RedactingFilter(redact))
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        # journald adds its own timestamp; a plain level + message reads best there and in a terminal.
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("apprise").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)

@@ -1,0 +1,153 @@
+"""The SQLite store: one file in WAL mode, numbered migrations, and transactions that map errors.
+
+Every thread opens its own connection with `Store.connect()`; connections run in autocommit mode
+so each write is an explicit `BEGIN IMMEDIATE … COMMIT` (see `write`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from notifyd.errors import StoreTooNew, StoreUnavailable
+
+BUSY_TIMEOUT_MS = 5000
+
+# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            source_type TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL DEFAULT '',
+            paths TEXT NOT NULL DEFAULT '[]',
+            media TEXT NOT NULL DEFAULT '{}',
+            payload TEXT NOT NULL DEFAULT '{}',
+            dedupe_key TEXT,
+            received_at REAL NOT NULL
+        )""",
+        "CREATE INDEX events_dedupe ON events(source, dedupe_key, received_at)",
+        "CREATE INDEX events_received ON events(received_at)",
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER REFERENCES events(id) ON DELETE CASCADE,
+            service TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            priority INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 10),
+            state TEXT NOT NULL CHECK (state IN
+                ('queued', 'running', 'succeeded', 'dead', 'cancelled', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            run_at REAL NOT NULL,
+            lease_until REAL,
+            lease_token TEXT,
+            unique_key TEXT,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            finished_at REAL
+        )""",
+        # Matches the claim's ORDER BY and holds only queued rows, so history never slows a claim.
+        "CREATE INDEX jobs_claim ON jobs(priority, run_at, id) WHERE state = 'queued'",
+        "CREATE INDEX jobs_due ON jobs(run_at) WHERE state = 'queued'",
+        "CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 'running'",
+        "CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE state = 'queued' AND unique_key IS NOT NULL",
+        "CREATE INDEX jobs_event ON jobs(event_id)",
+        "CREATE INDEX jobs_state_finished ON jobs(state, finished_at)",
+        """CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            outcome TEXT,
+            error TEXT,
+            detail TEXT
+        )""",
+        "CREATE INDEX attempts_job ON attempts(job_id)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where the database is and how durable its commits are."""
+
+    path: Path
+    synchronous: str = "NORMAL"
+
+    def connect(self) -> sqlite_utils.Database:
+        """A new connection (one per thread) with WAL, the busy timeout and foreign keys on."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc}") from None
+        return sqlite_utils.Database(conn, execute_plugins=False)
+
+    def migrate(self) -> int:
+        """Bring the file up to SCHEMA_VERSION; returns the version it was at."""
+        db = self.connect()
+        try:
+            with write(db):
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreTooNew(f"{self.path} has schema version {version}; this notifyd knows "
+                                      f"up to {SCHEMA_VERSION}. Upgrade notifyd.")
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[number]:
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return version
+        finally:
+            db.close()
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One `BEGIN IMMEDIATE` transaction; SQLite's operational errors become StoreUnavailable."""
+    conn = db.conn
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreUnavailable(_reason(exc)) from None
+    try:
+        yield db
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(
+                exc, sqlite3.IntegrityError):
+            raise StoreUnavailable(_reason(exc)) from None
+        raise
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"the database is locked by another writer ({text})"
+    if "full" in text:
+        return f"the disk is full ({text})"
+    if "readonly" in text or "read-only" in text:
+        return f"the database is read-only ({text})"
+    return f"the database cannot be written ({text})"

@@ -1,0 +1,70 @@
+"""Durations ("30s", "2h", "1h30m", "30d") and sizes ("1MiB", "512KB") as users write them."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from a number of seconds or a string such as "30s", "2m", "1h30m", "30d"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as \"30s\", got a boolean")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"expected a duration of 0 or more, got {value}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as \"30s\", got {type(value).__name__}")
+    text = value.strip().replace(" ", "")
+    if not text:
+        raise ValueError("expected a duration such as \"30s\", got an empty string")
+    total = 0.0
+    pos = 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+        pos = match.end()
+    if pos != len(text):
+        raise ValueError(f"expected a duration such as \"30s\", \"2m\", \"1h30m\" or \"30d\", got {value!r}")
+    return total
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes from a number of bytes or a string such as "1MiB", "512KB", "2048"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as \"1MiB\", got a boolean")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError(f"expected a size above 0, got {value}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a size such as \"1MiB\", got {type(value).__name__}")
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError(f"expected a size such as \"1MiB\" or \"512KB\", got {value!r}")
+    size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    if size <= 0:
+        raise ValueError(f"expected a size above 0, got {value!r}")
+    return size
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form: 850ms, 30s, 2m, 1h30m, 3d."""
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    seconds = int(round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return "".join(parts) or "0s"

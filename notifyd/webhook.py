@@ -1,0 +1,205 @@
+"""The HTTP listener (Starlette): webhooks in, answered only after they are committed; event and
+health reads. It never delivers anything itself."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlite_utils
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from notifyd import __version__
+from notifyd.auth import presented_tokens, token_matches
+from notifyd.config import Config
+from notifyd.errors import (BadRequest, BadToken, NotFound, NotifydError, PayloadTooLarge, StoreUnavailable,
+                            UnknownSource, UnsupportedMedia, WebhookError)
+from notifyd.history import queue_depth, show_event
+from notifyd.ingest import IngestResult, IngestWriter
+from notifyd.sources import SOURCE_TYPES
+
+log = logging.getLogger("notifyd.webhook")
+MAX_DEPTH = 64
+
+
+@dataclass
+class ConfigState:
+    """What /health reports of the config: ok, or the last reload's error."""
+
+    state: str = "ok"
+    error: str | None = None
+
+
+@dataclass
+class ListenerDeps:
+    """Everything the listener needs, passed in by the daemon (or a test)."""
+
+    config: Callable[[], Config]
+    writer: IngestWriter
+    read_db: Callable[[], sqlite_utils.Database]
+    config_state: Callable[[], ConfigState]
+    clock: Callable[[], float] = time.time
+
+
+def error_response(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """A JSON object from a request body, or the WebhookError that says what is wrong with it."""
+    if content_type:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMedia(f"expected Content-Type application/json, got {media!r}")
+    if not raw.strip():
+        raise BadRequest("the body is empty; expected a JSON object")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not valid UTF-8") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"expected a JSON object, got {type(value).__name__ if value is not None else 'null'}")
+    if _depth(value) > MAX_DEPTH:
+        raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item if isinstance(v, (dict, list)))
+    return deepest
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it passes `limit` bytes."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"the body is {length} bytes; the limit (server.max_body) is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit (server.max_body) of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_token(expected: str | None, request: Request) -> None:
+    """401 unless the request carries `expected` (no token configured: open, loopback only)."""
+    if expected is None:
+        return
+    offered = presented_tokens(request.headers, request.query_params)
+    if not offered:
+        raise BadToken("a token is required (Authorization: Bearer, Basic password, X-Notifyd-Token or ?token=)")
+    if not token_matches(expected, offered):
+        raise BadToken("the token is wrong")
+
+
+def create_app(deps: ListenerDeps) -> Starlette:
+    """The Starlette application serving design §3 (webhooks, events, health)."""
+
+    async def receive_webhook(request: Request) -> JSONResponse:
+        config = deps.config()
+        name = request.path_params["source"]
+        named = config.sources.get(name)
+        if named is not None:
+            source_type, token = named.type, named.token or config.server.token
+        elif name in SOURCE_TYPES:
+            source_type, token = name, config.server.token
+        else:
+            known = ", ".join(sorted([*SOURCE_TYPES, *config.sources]))
+            raise UnknownSource(f"no source {name!r} (known: {known})")
+        check_token(token, request)
+        raw = await read_body(request, config.server.max_body)
+        body = decode_body(raw, request.headers.get("content-type"))
+        event = SOURCE_TYPES[source_type](body, name, source_type, raw.decode("utf-8"))
+        key = (request.headers.get("idempotency-key") or request.headers.get("webhook-id")
+               or "sha256:" + hashlib.sha256(raw).hexdigest())
+        result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key))
+        if not result.duplicate:
+            log.info("event %d from %s: %s %r, %d job(s)", result.event_id, name, result.kind,
+                     event.title[:80], len(result.jobs))
+        status = 200 if result.duplicate or result.kind == "test" else 202
+        return JSONResponse({"event_id": result.event_id, "kind": result.kind,
+                             "jobs": [{"id": j.id, "service": j.service} for j in result.jobs],
+                             "duplicate": result.duplicate}, status_code=status)
+
+    async def get_event(request: Request) -> JSONResponse:
+        check_token(deps.config().server.token, request)
+        raw_id = request.path_params["event_id"]
+        if not raw_id.isdigit():
+            raise NotFound(f"no event {raw_id!r}")
+        return JSONResponse(show_event(deps.read_db(), int(raw_id)))
+
+    async def health(request: Request) -> JSONResponse:
+        writable, reason = True, None
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(deps.writer.probe()), timeout=10)
+        except (StoreUnavailable, asyncio.TimeoutError) as exc:
+            writable, reason = False, str(exc) or "the store did not answer within 10 s"
+        try:
+            queue = queue_depth(deps.read_db(), deps.clock())
+        except Exception as exc:  # the store cannot even be read: health says so rather than failing
+            writable, reason, queue = False, f"cannot read the store: {exc}", None
+        state = deps.config_state()
+        body = {"status": "ok" if writable else "unavailable", "version": __version__,
+                "store": {"writable": writable, "error": reason}, "queue": queue,
+                "config": {"state": state.state, "error": state.error}}
+        return JSONResponse(body, status_code=200 if writable else 503)
+
+    async def webhook_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, WebhookError)
+        if exc.status >= 400:
+            log.info("refused %s %s: %s %s", request.method, request.url.path, exc.status, exc.detail)
+        return error_response(exc.status, exc.code, exc.detail)
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(404, "not_found", str(exc))
+
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "store_unavailable", f"the event was not stored: {exc}")
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        detail = {404: f"no route for {request.url.path}",
+                  405: f"{request.method} is not allowed on {request.url.path}"}
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"),
+                              detail.get(exc.status_code, str(exc.detail)))
+
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "an unexpected error; see the daemon's log")
+
+    routes = [
+        Route("/webhooks/{source}", receive_webhook, methods=["POST"]),
+        Route("/events/{event_id}", get_event, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={
+        WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable,
+        HTTPException: http_error, NotifydError: internal_error, Exception: internal_error,
+    })

@@ -1,0 +1,198 @@
+"""Workers: threads that claim due jobs, deliver them through their channel, and record the outcome.
+
+They sleep until the next job is due, a lease expires, or they are told new work arrived; a job
+enqueued by another process (the CLI) is seen within POLL seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Callable
+
+from notifyd.backoff import RetryPolicy
+from notifyd.channels import CHANNEL_TYPES, load_channel
+from notifyd.channels.base import Channel
+from notifyd.config import Config, ServiceConfig
+from notifyd.errors import DeliveryError, NotFound, PermanentError, StoreUnavailable, TransientError
+from notifyd.history import load_event
+from notifyd.logs import Redactor
+from notifyd.queue import Claim, JobQueue, Outcome
+from notifyd.store import Store
+from notifyd.units import format_duration
+
+log = logging.getLogger("notifyd.worker")
+POLL = 1.0
+
+
+class ChannelCache:
+    """One channel object per service, rebuilt when that service's config changes."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, tuple[str, Channel]] = {}
+
+    def get(self, service: ServiceConfig, timeout: float) -> Channel:
+        key = json.dumps([service.type, dict(service.options), timeout], sort_keys=True, default=str)
+        cached = self._channels.get(service.name)
+        if cached is None or cached[0] != key:
+            channel_class = load_channel(CHANNEL_TYPES[service.type])
+            cached = (key, channel_class(service, timeout))
+            self._channels[service.name] = cached
+        return cached[1]
+
+
+def deliver_claim(claim: Claim, queue: JobQueue, config: Config, channels: ChannelCache,
+                  redact: Redactor) -> Outcome:
+    """Run one claimed job to an outcome and record it: sent, retry, dead or skipped."""
+    job = claim.job
+    service = config.services.get(job.service)
+    if service is None or not service.enabled:
+        reason = "service removed from the config" if service is None else "service disabled"
+        outcome = queue.skip(claim, reason)
+        log.info("job %d %s skipped: %s", job.id, job.service, reason)
+        return outcome
+    started = time.monotonic()
+    try:
+        stored = load_event(queue.db, job.event_id) if job.event_id is not None else None
+        if stored is None:
+            raise PermanentError("the job has no event to deliver")
+        channel = channels.get(service, config.worker.timeout)
+        detail = channel.deliver(job, stored)
+    except NotFound as exc:
+        error: DeliveryError = PermanentError(str(exc))
+    except DeliveryError as exc:
+        error = exc
+    except Exception as exc:  # a bug in a channel: keep the job, log the trace, try again later
+        log.exception("job %d %s: unexpected error", job.id, job.service)
+        error = TransientError(f"internal error: {type(exc).__name__}: {exc}")
+    else:
+        outcome = queue.succeed(claim, redact(detail))
+        log.info("job %d %s attempt %d/%d sent (%s)", job.id, job.service, outcome.attempt,
+                 outcome.max_attempts, format_duration(time.monotonic() - started))
+        return outcome
+    error.error = redact(error.error)
+    error.detail = redact(error.detail)
+    outcome = queue.fail(claim, error)
+    if outcome.state == "queued":
+        log.warning("job %d %s attempt %d/%d failed: %s, retry in %s", job.id, job.service, outcome.attempt,
+                    outcome.max_attempts, error.error, format_duration(outcome.retry_in or 0))
+    elif outcome.state == "dead":
+        log.error("job %d %s attempt %d/%d failed: %s; dead", job.id, job.service, outcome.attempt,
+                  outcome.max_attempts, error.error)
+    else:
+        log.warning("job %d %s: lease lost before the outcome was recorded", job.id, job.service)
+    return outcome
+
+
+class WorkerPool:
+    """N delivery threads and one lease keeper, woken by `notify` or by the clock."""
+
+    def __init__(self, store: Store, config: Callable[[], Config], threads: int, redact: Redactor,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.config = config
+        self.redact = redact
+        self.clock = clock
+        self.thread_count = threads
+        self._cond = threading.Condition()
+        self._signal = 0
+        self._stopping = False
+        self._running: dict[int, Claim] = {}
+        self._running_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._keeper_stop = threading.Event()
+
+    def start(self) -> "WorkerPool":
+        for n in range(self.thread_count):
+            thread = threading.Thread(target=self._work, name=f"notifyd-worker-{n + 1}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        keeper = threading.Thread(target=self._keep_leases, name="notifyd-lease-keeper", daemon=True)
+        keeper.start()
+        self._threads.append(keeper)
+        return self
+
+    def notify(self, count: int = 1) -> None:
+        """New jobs are queued: wake the idle workers."""
+        with self._cond:
+            self._signal += 1
+            self._cond.notify_all()
+
+    def running(self) -> list[Claim]:
+        with self._running_lock:
+            return list(self._running.values())
+
+    def stop(self, grace: float = 10.0) -> int:
+        """Stop claiming, let running jobs finish within `grace` seconds, give the rest back.
+        Returns how many leases were given back unfinished."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._keeper_stop.set()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        leftover = self.running()
+        if leftover:
+            db = self.store.connect()
+            try:
+                queue = JobQueue(db)
+                for claim in leftover:
+                    if queue.release(claim):
+                        log.warning("job %d %s given back unfinished at shutdown", claim.job.id, claim.job.service)
+            finally:
+                db.close()
+        return len(leftover)
+
+    def _queue(self, db, config: Config) -> JobQueue:
+        return JobQueue(db, RetryPolicy(config.worker.backoff), lease=config.worker.lease, clock=self.clock)
+
+    def _work(self) -> None:
+        db = None
+        channels = ChannelCache()
+        while not self._stopping:
+            seen = self._signal
+            try:
+                if db is None:
+                    db = self.store.connect()
+                config = self.config()
+                queue = self._queue(db, config)
+                claim = queue.claim()
+                if claim is not None:
+                    with self._running_lock:
+                        self._running[claim.job.id] = claim
+                    try:
+                        deliver_claim(claim, queue, config, channels, self.redact)
+                    finally:
+                        with self._running_lock:
+                            self._running.pop(claim.job.id, None)
+                    continue
+                wait = queue.next_wakeup()
+            except StoreUnavailable as exc:
+                log.warning("worker: store unavailable: %s", exc)
+                wait = POLL
+            except Exception:
+                log.exception("worker loop error")
+                wait = POLL
+            with self._cond:
+                if self._signal == seen and not self._stopping:
+                    self._cond.wait(min(wait if wait is not None else POLL, POLL))
+        if db is not None:
+            db.close()
+
+    def _keep_leases(self) -> None:
+        db = None
+        while not self._keeper_stop.wait(self.config().worker.lease / 3):
+            claims = self.running()
+            if not claims:
+                continue
+            try:
+                if db is None:
+                    db = self.store.connect()
+                self._queue(db, self.config()).extend(claims)
+            except StoreUnavailable as exc:
+                log.warning("lease keeper: store unavailable: %s", exc)
+        if db is not None:
+            db.close()
