@@ -24,6 +24,11 @@ _LEVELS = {"info": apprise.NotifyType.INFO, "success": apprise.NotifyType.SUCCES
 TRANSIENT_STATUS = frozenset({408, 425, 429})
 
 
+def _privacy_url(plugin: apprise.plugins.NotifyBase) -> str:
+    """Apprise's privacy form of the URL, without the long tail of default query options."""
+    return plugin.url(privacy=True).split("?", 1)[0]
+
+
 class AppriseChannel:
     """One Apprise object holding this service's single URL."""
 
@@ -39,7 +44,7 @@ class AppriseChannel:
         plugin.socket_connect_timeout = min(timeout, 10.0)
         plugin.socket_read_timeout = timeout
         self._apprise.add(plugin)
-        self.target = plugin.url(privacy=True)
+        self.target = _privacy_url(plugin)
 
     @staticmethod
     def describe(service: ServiceConfig) -> str:
@@ -47,7 +52,7 @@ class AppriseChannel:
         plugin = apprise.Apprise.instantiate(service.options["url"])
         if plugin is None:
             return f"{service.options['url'].split('://', 1)[0]}://… (invalid)"
-        return plugin.url(privacy=True)
+        return _privacy_url(plugin)
 
     def deliver(self, job: Job, stored: StoredEvent) -> str:
         if self._invalid:
