@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -123,6 +124,11 @@ def serve(options: ServeOptions) -> int:
         if watcher:
             watcher.stop()
         log.info("stopped%s", f" ({released} unfinished job(s) given back)" if released else "")
-        return 0
     finally:
         lock.release()
+    if released:
+        # A delivery still hangs in a thread (Apprise's executor threads are joined at exit);
+        # its job is already back in the queue, so leave now rather than outlast the grace.
+        logging.shutdown()
+        os._exit(0)
+    return 0

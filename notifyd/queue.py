@@ -119,7 +119,7 @@ class JobQueue:
             self._expire_leases(now)
             row = conn.execute(
                 f"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ? "
-                f"WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ? "
+                f"WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'queued' AND run_at <= ? "
                 f"ORDER BY priority, run_at, id LIMIT 1) RETURNING {_COLUMNS}",
                 (now + self.lease, token, now)).fetchone()
             if row is None:

@@ -60,7 +60,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 'running'",
         "CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE state = 'queued' AND unique_key IS NOT NULL",
         "CREATE INDEX jobs_event ON jobs(event_id)",
-        "CREATE INDEX jobs_state_finished ON jobs(state, finished_at)",
+        # Finished jobs by age, for retention; partial so the planner never takes it for a claim.
+        "CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL",
         """CREATE TABLE attempts (
             id INTEGER PRIMARY KEY,
             job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,

@@ -263,3 +263,55 @@ events = ["never-sent"]
             assert secret not in text, f"{secret!r} leaked into: {text[:300]}"
     log_lines = [json.loads(line) for line in daemon.log().splitlines() if line.startswith("{")]
     assert any("failed: HTTP 401" in line["message"] for line in log_lines)
+
+
+def test_a_locked_store_answers_503_and_recovers_without_restart(tmp_path: Path, daemons: DaemonFactory,
+                                                                 receiver: Receiver) -> None:
+    import sqlite3
+
+    config = write_config(tmp_path / "config.toml", receiver.json_url)
+    daemon = daemons.start(config)
+    holder = sqlite3.connect(tmp_path / "notifyd.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")                       # another writer holds the database
+    refused = daemon.post("/webhooks/generic", {"title": "while locked"})
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "store_unavailable" and "locked" in refused.json()["detail"]
+    health = daemon.get("/health")
+    assert health.status_code == 503 and health.json()["store"]["writable"] is False
+    holder.execute("ROLLBACK")
+    holder.close()
+    accepted = daemon.post("/webhooks/generic", {"title": "after"})
+    assert accepted.status_code == 202
+    assert daemon.get("/health").status_code == 200
+    wait_for(lambda: receiver.bodies(), message="the delivery")
+    events = cli_json("events", "list", config=config, env=daemon.env)
+    assert [e["title"] for e in events] == ["after"]      # the refused one was never half-stored
+    assert daemon.stop() == 0
+
+
+def test_sigterm_lets_a_running_job_finish_and_exits_0(tmp_path: Path, daemons: DaemonFactory,
+                                                      receiver: Receiver) -> None:
+    receiver.delay = 2.0
+    config = write_config(tmp_path / "config.toml", receiver.json_url)
+    daemon = daemons.start(config)
+    job_id = daemon.post("/webhooks/generic", {"title": "in flight"}).json()["jobs"][0]["id"]
+    wait_for(lambda: job_state(config, job_id, daemon.env)["state"] == "running", message="the job to start")
+    assert daemon.stop() == 0
+    assert job_state(config, job_id, daemon.env)["state"] == "succeeded"
+    assert len(receiver.bodies()) == 1
+
+
+def test_sigterm_gives_back_a_job_that_outlasts_the_grace(tmp_path: Path, daemons: DaemonFactory,
+                                                         receiver: Receiver) -> None:
+    receiver.delay = 14.0
+    config = write_config(tmp_path / "config.toml", receiver.json_url)
+    config.write_text(config.read_text().replace('timeout = "5s"', 'timeout = "30s"'))
+    daemon = daemons.start(config)
+    job_id = daemon.post("/webhooks/generic", {"title": "slow"}).json()["jobs"][0]["id"]
+    wait_for(lambda: job_state(config, job_id, daemon.env)["state"] == "running", message="the job to start")
+    started = time.monotonic()
+    assert daemon.stop() == 0
+    assert 9 < time.monotonic() - started < 12.5
+    job = job_state(config, job_id, daemon.env)
+    assert job["state"] == "queued" and job["attempts"] == 0 and job["attempt_log"] == []
+    assert "given back unfinished" in daemon.log()

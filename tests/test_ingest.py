@@ -1,0 +1,127 @@
+"""Ingest: the event and its jobs in one transaction; repeats; the batching writer thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from notifyd import store as store_mod
+from notifyd.config import parse_config
+from notifyd.errors import StoreUnavailable
+from notifyd.events import Event
+from notifyd.ingest import IngestWriter, record_event
+from notifyd.store import Store, write
+
+CONFIG = parse_config({
+    "server": {"dedupe_window": "10m"},
+    "worker": {"max_attempts": 5},
+    "services": {
+        "all": {"type": "apprise", "url": "json://127.0.0.1:9/a"},
+        "health": {"type": "apprise", "url": "json://127.0.0.1:9/b", "events": ["health"], "priority": 2},
+        "off": {"type": "apprise", "url": "json://127.0.0.1:9/c", "enabled": False},
+    },
+}, path=None)
+
+
+def event(kind: str = "backup", title: str = "t") -> Event:
+    return Event(source="generic", source_type="generic", kind=kind, title=title, payload='{"x": 1}')
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "i.db")
+    s.migrate()
+    return s
+
+
+def test_event_and_one_job_per_matching_enabled_service(store: Store) -> None:
+    db = store.connect()
+    with write(db):
+        result = record_event(db, event("health"), CONFIG, 1000.0, "key-1")
+    assert not result.duplicate and result.kind == "health"
+    assert [j.service for j in result.jobs] == ["all", "health"]
+    rows = db.execute("SELECT service, priority, max_attempts, state, run_at, event_id FROM jobs ORDER BY id").fetchall()
+    assert rows == [("all", 5, 5, "queued", 1000.0, result.event_id), ("health", 2, 5, "queued", 1000.0, result.event_id)]
+    stored = db.execute("SELECT source, kind, title, payload, dedupe_key FROM events").fetchone()
+    assert stored == ("generic", "health", "t", '{"x": 1}', "key-1")
+
+
+def test_test_events_are_recorded_without_jobs(store: Store) -> None:
+    db = store.connect()
+    with write(db):
+        result = record_event(db, event("test"), CONFIG, 1000.0)
+    assert result.jobs == [] and db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_repeat_within_the_window_is_a_duplicate_outside_it_is_new(store: Store) -> None:
+    db = store.connect()
+    with write(db):
+        first = record_event(db, event(), CONFIG, 1000.0, "k")
+        again = record_event(db, event(), CONFIG, 1000.0 + 599, "k")
+        other_key = record_event(db, event(), CONFIG, 1000.0 + 599, "k2")
+        later = record_event(db, event(), CONFIG, 1000.0 + 601, "k")
+    assert again.duplicate and again.event_id == first.event_id and again.jobs == first.jobs
+    assert not other_key.duplicate and not later.duplicate
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+
+
+def test_writer_commits_a_burst_and_answers_each_caller(store: Store) -> None:
+    commits: list[int] = []
+    writer = IngestWriter(store, lambda: CONFIG, on_commit=commits.append, clock=lambda: 5000.0).start()
+    futures = [writer.submit(event(title=f"e{n}"), f"key-{n}") for n in range(200)]
+    futures.append(writer.submit(event(title="e0"), "key-0"))     # a repeat inside the burst
+    results = [f.result(10) for f in futures]
+    writer.stop()
+    assert len({r.event_id for r in results[:200]}) == 200
+    assert results[200].duplicate and results[200].event_id == results[0].event_id
+    assert sum(commits) == 200                      # one job each; workers were told about every one
+    assert len(commits) < 200                       # and the burst shared transactions
+    assert store.connect().execute("SELECT count(*) FROM jobs").fetchone()[0] == 200
+
+
+def test_writer_fails_every_caller_when_the_store_is_locked_and_recovers(store: Store, monkeypatch) -> None:
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 200)
+    writer = IngestWriter(store, lambda: CONFIG).start()
+    assert writer.probe().result(5) is None
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    futures = [writer.submit(event(title=f"lost {n}"), f"k{n}") for n in range(3)]
+    for future in futures:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            future.result(10)
+    with pytest.raises(StoreUnavailable):
+        writer.probe().result(10)
+    holder.execute("ROLLBACK")
+    assert writer.submit(event(title="after"), "k-after").result(10).event_id
+    writer.stop()
+    titles = [r[0] for r in store.connect().execute("SELECT title FROM events")]
+    assert titles == ["after"]                     # nothing half-stored from the failed batch
+
+
+def test_writer_refuses_after_stop(store: Store) -> None:
+    writer = IngestWriter(store, lambda: CONFIG).start()
+    writer.stop()
+    with pytest.raises(StoreUnavailable, match="shutting down"):
+        writer.submit(event()).result(1)
+
+
+def test_concurrent_submitters(store: Store) -> None:
+    writer = IngestWriter(store, lambda: CONFIG).start()
+    ids: list[int] = []
+    lock = threading.Lock()
+
+    def post(n: int) -> None:
+        result = writer.submit(event(title=f"t{n}"), f"c{n}").result(10)
+        with lock:
+            ids.append(result.event_id)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.stop()
+    assert len(set(ids)) == 50
