@@ -364,7 +364,8 @@ def locate_key(text: str, dotted: str) -> int | None:
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if line.startswith("["):
-            current = [p.strip().strip('"\'') for p in line.strip("[]").split(".")]
+            header = line.split("#", 1)[0].strip().strip("[]")
+            current = [p.strip().strip('"\'') for p in header.split(".")]
             if current == parts:
                 header_line = number
             continue

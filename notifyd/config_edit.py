@@ -55,6 +55,7 @@ def _write_validated(path: Path, doc: tomlkit.TOMLDocument) -> Config:
     """Validate the edited text, then replace the file atomically with the same permissions."""
     text = tomlkit.dumps(doc)
     config = parse_config_text(text, path)
+    path = path.resolve()            # a symlinked config is edited where it really lives
     mode = path.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

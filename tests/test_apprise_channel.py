@@ -1,0 +1,127 @@
+"""The Apprise channel against a real receiver on 127.0.0.1, and — for services that cannot run
+here (Discord, Pushover) — the exact request it would send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from conftest import Receiver
+from notifyd.channels.apprise_channel import AppriseChannel
+from notifyd.config import ServiceConfig
+from notifyd.errors import PermanentError, TransientError
+from notifyd.events import Event
+from notifyd.history import StoredEvent
+from notifyd.queue import Job
+
+JOB = Job(id=1, event_id=1, service="s", kind="notify", priority=5, state="running", attempts=1, max_attempts=3,
+          run_at=0, lease_until=None, unique_key=None, last_error=None, created_at=0, finished_at=None)
+
+
+def stored(title: str = "Backup done", body: str = "12 GiB", level: str = "success") -> StoredEvent:
+    return StoredEvent(1, 0.0, Event(source="generic", source_type="generic", kind="backup", title=title,
+                                     body=body, media={"level": level}))
+
+
+def channel(url: str, timeout: float = 5.0) -> AppriseChannel:
+    return AppriseChannel(ServiceConfig(name="s", type="apprise", options={"url": url}), timeout)
+
+
+def test_delivers_title_body_and_level_and_records_the_result(receiver: Receiver) -> None:
+    detail = json.loads(channel(receiver.json_url).deliver(JOB, stored()))
+    assert receiver.bodies() == [{"version": "1.0", "title": "Backup done", "message": "12 GiB",
+                                  "attachments": [], "type": "success"}]
+    assert receiver.requests[0].path == "/hook"
+    assert detail["status"] == "SUCCESS" and detail["url"].startswith("json://127.0.0.1")
+    assert detail["service"] == "JSON" and isinstance(detail["logs"], list)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 408, 429])
+def test_server_errors_and_throttling_are_transient(receiver: Receiver, status: int) -> None:
+    receiver.default_status = status
+    with pytest.raises(TransientError, match=f"HTTP {status}") as caught:
+        channel(receiver.json_url).deliver(JOB, stored())
+    assert json.loads(caught.value.detail)["status"] == "FAILURE"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_client_errors_are_permanent(receiver: Receiver, status: int) -> None:
+    receiver.default_status = status
+    with pytest.raises(PermanentError, match=f"HTTP {status}.*credentials"):
+        channel(receiver.json_url).deliver(JOB, stored())
+
+
+def test_a_receiver_that_is_down_is_transient(receiver: Receiver) -> None:
+    port = receiver.port
+    receiver.close()
+    with pytest.raises(TransientError):
+        channel(f"json://127.0.0.1:{port}/hook", timeout=2).deliver(JOB, stored())
+
+
+def test_only_one_try_per_attempt_even_if_the_url_asks_for_retries(receiver: Receiver) -> None:
+    receiver.default_status = 503
+    with pytest.raises(TransientError):
+        channel(receiver.json_url + "?retry=3").deliver(JOB, stored())
+    assert len(receiver.requests) == 1          # our queue owns retries
+
+
+def test_an_invalid_url_is_permanent() -> None:
+    with pytest.raises(PermanentError, match="invalid Apprise URL"):
+        channel("nosuchscheme://whatever").deliver(JOB, stored())
+
+
+def test_password_is_masked_in_target_and_detail(receiver: Receiver) -> None:
+    ch = channel(f"json://user:hunter2-very-secret@127.0.0.1:{receiver.port}/hook")
+    detail = ch.deliver(JOB, stored())
+    assert "hunter2-very-secret" not in ch.target and "hunter2-very-secret" not in detail
+    assert ch.target == f"json://user:****@127.0.0.1:{receiver.port}/hook"
+
+
+class FakeResponse:
+    def __init__(self, status: int) -> None:
+        self.status_code = status
+        self.content = b""
+        self.text = ""
+        self.headers: dict[str, str] = {}
+
+
+def capture_posts(monkeypatch: pytest.MonkeyPatch, status: int = 204) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    def fake_post(url: str, **kwargs: Any) -> FakeResponse:
+        sent.append({"url": url, **kwargs})
+        return FakeResponse(status)
+
+    monkeypatch.setattr(requests, "post", fake_post)
+    return sent
+
+
+def test_discord_request_is_exactly_what_discord_expects(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = capture_posts(monkeypatch)
+    ch = channel("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js")
+    ch.deliver(JOB, stored(title="Arrival (2016)", body="imported"))
+    assert len(sent) == 1
+    assert sent[0]["url"] == "https://discord.com/api/webhooks/4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js"
+    payload = json.loads(sent[0]["data"])
+    assert payload["content"] == "Arrival (2016)\r\nimported" and payload["wait"] is True
+    assert sent[0]["timeout"] == (5.0, 5.0)
+    assert "JHMHI8qBe7bk2ZwO5U711o3dV_js" not in ch.target
+
+
+def test_discord_401_is_permanent(monkeypatch: pytest.MonkeyPatch) -> None:
+    capture_posts(monkeypatch, status=401)
+    with pytest.raises(PermanentError, match="HTTP 401"):
+        channel("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js").deliver(JOB, stored())
+
+
+def test_pushover_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = capture_posts(monkeypatch, status=200)
+    user, token = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG", "azGDORePK8gMaC0QOYAMyEEuzJnyUi"
+    channel(f"pover://{user}@{token}").deliver(JOB, stored(title="Health", body="disk low", level="warning"))
+    assert sent[0]["url"] == "https://api.pushover.net/1/messages.json"
+    data = sent[0]["data"]
+    assert data["user"] == user and data["token"] == token
+    assert data["title"] == "Health" and data["message"] == "disk low"
