@@ -21,7 +21,7 @@ def set_service_enabled(path: Path, name: str, enabled: bool) -> Config:
     if services is None or name not in services:
         known = ", ".join(services.keys()) if services else "none"
         raise NotFound(f"no service {name!r} in {path} (configured: {known})")
-    services[name]["enabled"] = enabled
+    _set_key(services[name], "enabled", enabled)
     return _write_validated(path, doc)
 
 
@@ -40,6 +40,18 @@ def add_service(path: Path, name: str, fields: dict[str, Any]) -> Config:
         table[key] = value
     services[name] = table
     return _write_validated(path, doc)
+
+
+def _set_key(table: Any, key: str, value: Any) -> None:
+    """Set a key; a new one goes right after the table's last key, not after the comments that
+    introduce the next table (where tomlkit's plain append would put it)."""
+    if key in table or not list(table.keys()):
+        table[key] = value
+        return
+    try:
+        table.value._insert_after(list(table.keys())[-1], key, value)
+    except (AttributeError, KeyError, ValueError):
+        table[key] = value
 
 
 def _read(path: Path) -> str:

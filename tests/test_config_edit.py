@@ -215,3 +215,9 @@ def test_a_symlinked_config_is_edited_through_the_link(tmp_path):
     set_service_enabled(link, "mail", False)
     assert link.is_symlink()
     assert "enabled = false   # keep this comment" in real.read_text(encoding="utf-8")
+
+
+def test_a_new_enabled_key_lands_inside_its_table_before_the_next_tables_comment(config_path):
+    set_service_enabled(config_path, "discord", False)
+    text = config_path.read_text(encoding="utf-8")
+    assert 'priority = 5\nenabled = false\n\n# email goes out last\n[services.mail]' in text

@@ -1,0 +1,116 @@
+"""Workers: outcomes recorded per job, skips for disabled services, wake-ups without spinning."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from conftest import Receiver, wait_for
+from notifyd.config import Config, parse_config
+from notifyd.events import Event
+from notifyd.ingest import record_event
+from notifyd.logs import Redactor
+from notifyd.queue import JobQueue
+from notifyd.store import Store, write
+from notifyd.worker import ChannelCache, WorkerPool, deliver_claim
+
+
+def make_config(url: str, enabled: bool = True) -> Config:
+    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2},
+                         "services": {"sink": {"type": "apprise", "url": url, "enabled": enabled}}}, path=None)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "w.db")
+    s.migrate()
+    return s
+
+
+def add_event(store: Store, config: Config, title: str = "hello") -> int:
+    db = store.connect()
+    with write(db):
+        result = record_event(db, Event(source="generic", source_type="generic", kind="backup", title=title),
+                              config, time.time())
+    db.close()
+    return result.jobs[0].id
+
+
+def job_row(store: Store, job_id: int) -> tuple:
+    return store.connect().execute("SELECT state, attempts, last_error FROM jobs WHERE id = ?", (job_id,)).fetchone()
+
+
+def test_a_job_for_a_service_disabled_since_is_skipped(store: Store, receiver: Receiver) -> None:
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    queue = JobQueue(store.connect())
+    outcome = deliver_claim(queue.claim(), queue, make_config(receiver.json_url, enabled=False), ChannelCache(),
+                            Redactor())
+    assert outcome.state == "skipped" and job_row(store, job_id)[2] == "service disabled"
+    assert receiver.bodies() == []
+
+
+def test_a_job_for_a_removed_service_is_skipped(store: Store, receiver: Receiver) -> None:
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    queue = JobQueue(store.connect())
+    deliver_claim(queue.claim(), queue, replace(config, services={}), ChannelCache(), Redactor())
+    assert job_row(store, job_id)[0] == "skipped"
+
+
+def test_a_crashing_channel_is_a_transient_failure_not_a_dead_worker(store: Store, receiver: Receiver,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    channels = ChannelCache()
+    channel = channels.get(config.services["sink"], config.worker.timeout)
+    monkeypatch.setattr(channel, "deliver", lambda job, stored: 1 / 0)
+    queue = JobQueue(store.connect())
+    outcome = deliver_claim(queue.claim(), queue, config, channels, Redactor())
+    assert outcome.state == "queued"
+    assert job_row(store, job_id)[2].startswith("internal error: ZeroDivisionError")
+
+
+def test_errors_are_redacted_before_they_are_stored(store: Store, receiver: Receiver) -> None:
+    receiver.default_status = 500
+    config = make_config(f"json://user:pw-hidden-123@127.0.0.1:{receiver.port}/x")
+    job_id = add_event(store, config)
+    queue = JobQueue(store.connect())
+    deliver_claim(queue.claim(), queue, config, ChannelCache(), Redactor(config.secrets()))
+    detail = store.connect().execute("SELECT error || detail FROM attempts WHERE job_id = ?", (job_id,)).fetchone()[0]
+    assert "HTTP 500" in detail and "pw-hidden-123" not in detail
+
+
+def test_pool_delivers_wakes_on_notify_and_sees_other_writers_within_a_second(store: Store,
+                                                                             receiver: Receiver) -> None:
+    config = make_config(receiver.json_url)
+    pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor()).start()
+    try:
+        time.sleep(0.3)                                        # both workers idle
+        started = time.monotonic()
+        first = add_event(store, config, "notified")
+        pool.notify()
+        wait_for(lambda: job_row(store, first)[0] == "succeeded", 2, interval=0.01, message="notified job")
+        assert time.monotonic() - started < 0.5
+        started = time.monotonic()
+        second = add_event(store, config, "from another process")      # nobody calls notify
+        wait_for(lambda: job_row(store, second)[0] == "succeeded", 3, interval=0.02, message="polled job")
+        assert time.monotonic() - started < 1.6
+        assert sorted(b["title"] for b in receiver.bodies()) == ["from another process", "notified"]
+    finally:
+        assert pool.stop(grace=2) == 0
+
+
+def test_pool_retries_on_its_own_schedule(store: Store, receiver: Receiver) -> None:
+    receiver.script = [503]
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    pool = WorkerPool(store, lambda: config, threads=1, redact=Redactor()).start()
+    try:
+        wait_for(lambda: job_row(store, job_id)[0] == "succeeded", 5, message="retried job")
+        assert job_row(store, job_id)[1] == 2
+    finally:
+        pool.stop(grace=2)
