@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from notifyd.config import Config, read_config_file
 from notifyd.errors import ConfigError
-from notifyd.webhook import ConfigState
 
 log = logging.getLogger("notifyd.config")
+
+
+@dataclass
+class ConfigState:
+    """What /health reports of the config: ok, or the last reload's error."""
+
+    state: str = "ok"
+    error: str | None = None
 
 
 class ConfigHolder:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-import sqlite_utils
 
 from notifyd.errors import NotFound
 from notifyd.events import Event
 from notifyd.timefmt import iso
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DELIVERY = {"queued": "pending", "running": "pending", "succeeded": "sent", "dead": "failed",
             "cancelled": "skipped", "skipped": "skipped"}

@@ -15,9 +15,8 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TYPE_CHECKING
 
-import sqlite_utils
 
 from notifyd.config import Config
 from notifyd.errors import NotifydError, StoreUnavailable
@@ -25,6 +24,9 @@ from notifyd.events import Event
 from notifyd.fanout import plan_jobs
 from notifyd.queue import Enqueued, enqueue
 from notifyd.store import Store, write
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger("notifyd.ingest")
 MAX_BATCH = 256

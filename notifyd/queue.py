@@ -11,17 +11,20 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TYPE_CHECKING
 
-import sqlite_utils
 
 from notifyd.backoff import RetryPolicy
 from notifyd.errors import DeliveryError, PermanentError, TransientError
 from notifyd.fanout import JobSpec
 from notifyd.store import write
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 STATES = ("queued", "running", "succeeded", "dead", "cancelled", "skipped")
 FINISHED = ("succeeded", "dead", "cancelled", "skipped")
+EXPIRY_CHECK_INTERVAL = 1.0
 _COLUMNS = ("id, event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
             "lease_until, unique_key, last_error, created_at, finished_at")
 
@@ -106,6 +109,7 @@ class JobQueue:
         self.lease = lease
         self.clock = clock
         self.rand = rand
+        self._expiry_checked = float("-inf")
 
     # -- the worker's side ------------------------------------------------------------------
 
@@ -116,7 +120,11 @@ class JobQueue:
         token = secrets.token_hex(8)
         conn = self.db.conn
         with write(self.db):
-            self._expire_leases(now)
+            # Leases are 30 s long: looking for expired ones once a second is prompt enough, and
+            # keeps that query off the per-claim path.
+            if now - self._expiry_checked >= EXPIRY_CHECK_INTERVAL or now < self._expiry_checked:
+                self._expire_leases(now)
+                self._expiry_checked = now
             row = conn.execute(
                 f"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ? "
                 f"WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'queued' AND run_at <= ? "
@@ -132,11 +140,8 @@ class JobQueue:
         """Record a delivered job."""
         now = self.clock() if now is None else now
         with write(self.db):
-            if not self._finish_attempt(claim, now, "succeeded", None, detail):
+            if not self._finish(claim, now, "succeeded", None, "succeeded", None, detail):
                 return self._lost(claim)
-            self.db.conn.execute(
-                "UPDATE jobs SET state = 'succeeded', finished_at = ?, last_error = NULL, lease_until = NULL, "
-                "lease_token = NULL WHERE id = ?", (now, claim.job.id))
         return Outcome("succeeded", claim.job.attempts, claim.job.max_attempts)
 
     def fail(self, claim: Claim, error: DeliveryError, now: float | None = None) -> Outcome:
@@ -146,31 +151,24 @@ class JobQueue:
         exhausted = job.attempts >= job.max_attempts
         permanent = isinstance(error, PermanentError) or not isinstance(error, TransientError)
         with write(self.db):
-            outcome = "failed" if (permanent or exhausted) else "retry"
-            if not self._finish_attempt(claim, now, outcome, error.error, error.detail):
-                return self._lost(claim)
             if permanent or exhausted:
                 reason = error.error if permanent else f"{error.error} (gave up after {job.attempts} attempts)"
-                self.db.conn.execute(
-                    "UPDATE jobs SET state = 'dead', finished_at = ?, last_error = ?, lease_until = NULL, "
-                    "lease_token = NULL WHERE id = ?", (now, reason, job.id))
+                if not self._finish(claim, now, "dead", reason, "failed", error.error, error.detail):
+                    return self._lost(claim)
                 return Outcome("dead", job.attempts, job.max_attempts)
             retry_after = error.retry_after if isinstance(error, TransientError) else None
             delay = self.policy.delay(job.attempts, retry_after, self.rand)
-            self.db.conn.execute(
-                "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_until = NULL, "
-                "lease_token = NULL WHERE id = ?", (now + delay, error.error, job.id))
+            if not self._finish(claim, now, "queued", error.error, "retry", error.error, error.detail,
+                                run_at=now + delay):
+                return self._lost(claim)
         return Outcome("queued", job.attempts, job.max_attempts, retry_in=delay)
 
     def skip(self, claim: Claim, reason: str, now: float | None = None) -> Outcome:
         """Record a job that no longer has anyone to deliver to (its service was disabled or removed)."""
         now = self.clock() if now is None else now
         with write(self.db):
-            if not self._finish_attempt(claim, now, "skipped", reason, ""):
+            if not self._finish(claim, now, "skipped", reason, "skipped", reason, ""):
                 return self._lost(claim)
-            self.db.conn.execute(
-                "UPDATE jobs SET state = 'skipped', finished_at = ?, last_error = ?, lease_until = NULL, "
-                "lease_token = NULL WHERE id = ?", (now, reason, claim.job.id))
         return Outcome("skipped", claim.job.attempts, claim.job.max_attempts)
 
     def extend(self, claims: Iterable[Claim], now: float | None = None) -> None:
@@ -209,7 +207,7 @@ class JobQueue:
         """Seconds until a queued job is due or a lease expires; 0 if one is due now, None if idle."""
         now = self.clock() if now is None else now
         conn = self.db.conn
-        due = conn.execute("SELECT min(run_at) FROM jobs WHERE state = 'queued'").fetchone()[0]
+        due = conn.execute("SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE state = 'queued'").fetchone()[0]
         lease = conn.execute("SELECT min(lease_until) FROM jobs WHERE state = 'running'").fetchone()[0]
         times = [t for t in (due, lease) if t is not None]
         return max(0.0, min(times) - now) if times else None
@@ -306,13 +304,24 @@ class JobQueue:
             "run_at = ?, last_error = ?, lease_until = NULL, lease_token = NULL WHERE id = ?",
             (now, now, reason, job_id))
 
-    def _finish_attempt(self, claim: Claim, now: float, outcome: str, error: str | None, detail: str) -> bool:
-        held = self.db.conn.execute("SELECT 1 FROM jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
-                                    (claim.job.id, claim.token)).fetchone()
-        if not held:
+    def _finish(self, claim: Claim, now: float, state: str, last_error: str | None, outcome: str,
+                error: str | None, detail: str, run_at: float | None = None) -> bool:
+        """Move a leased job to `state` and close its attempt row; False if the lease is no longer ours."""
+        conn = self.db.conn
+        if state == "queued":
+            cursor = conn.execute(
+                "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_until = NULL, "
+                "lease_token = NULL WHERE id = ? AND lease_token = ? AND state = 'running'",
+                (run_at, last_error, claim.job.id, claim.token))
+        else:
+            cursor = conn.execute(
+                "UPDATE jobs SET state = ?, finished_at = ?, last_error = ?, lease_until = NULL, "
+                "lease_token = NULL WHERE id = ? AND lease_token = ? AND state = 'running'",
+                (state, now, last_error, claim.job.id, claim.token))
+        if not cursor.rowcount:
             return False
-        self.db.conn.execute("UPDATE attempts SET finished_at = ?, outcome = ?, error = ?, detail = ? WHERE id = ?",
-                             (now, outcome, error, detail, claim.attempt_id))
+        conn.execute("UPDATE attempts SET finished_at = ?, outcome = ?, error = ?, detail = ? WHERE id = ?",
+                     (now, outcome, error, detail, claim.attempt_id))
         return True
 
     def _lost(self, claim: Claim) -> Outcome:

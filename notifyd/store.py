@@ -10,11 +10,12 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Iterator
 
 from notifyd.errors import StoreTooNew, StoreUnavailable
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -56,7 +57,6 @@ MIGRATIONS: list[list[str]] = [
         )""",
         # Matches the claim's ORDER BY and holds only queued rows, so history never slows a claim.
         "CREATE INDEX jobs_claim ON jobs(priority, run_at, id) WHERE state = 'queued'",
-        "CREATE INDEX jobs_due ON jobs(run_at) WHERE state = 'queued'",
         "CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 'running'",
         "CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE state = 'queued' AND unique_key IS NOT NULL",
         "CREATE INDEX jobs_event ON jobs(event_id)",
@@ -88,6 +88,8 @@ class Store:
 
     def connect(self) -> sqlite_utils.Database:
         """A new connection (one per thread) with WAL, the busy timeout and foreign keys on."""
+        import sqlite_utils  # here, not at the top: it costs the CLI's --help a tenth of a second
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,

@@ -9,9 +9,8 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
-import sqlite_utils
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,22 +20,18 @@ from starlette.routing import Route
 from notifyd import __version__
 from notifyd.auth import presented_tokens, token_matches
 from notifyd.config import Config
+from notifyd.config_reload import ConfigState
 from notifyd.errors import (BadRequest, BadToken, NotFound, NotifydError, PayloadTooLarge, StoreUnavailable,
                             UnknownSource, UnsupportedMedia, WebhookError)
 from notifyd.history import queue_depth, show_event
 from notifyd.ingest import IngestResult, IngestWriter
 from notifyd.sources import SOURCE_TYPES
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 log = logging.getLogger("notifyd.webhook")
 MAX_DEPTH = 64
-
-
-@dataclass
-class ConfigState:
-    """What /health reports of the config: ok, or the last reload's error."""
-
-    state: str = "ok"
-    error: str | None = None
 
 
 @dataclass

@@ -146,11 +146,17 @@ class WorkerPool:
                 db.close()
         return len(leftover)
 
-    def _queue(self, db, config: Config) -> JobQueue:
-        return JobQueue(db, RetryPolicy(config.worker.backoff), lease=config.worker.lease, clock=self.clock)
+    def _queue(self, db, config: Config, queue: JobQueue | None = None) -> JobQueue:
+        """This thread's queue, following the current config's backoff and lease length."""
+        if queue is None or queue.db is not db:
+            queue = JobQueue(db, clock=self.clock)
+        queue.policy = RetryPolicy(config.worker.backoff)
+        queue.lease = config.worker.lease
+        return queue
 
     def _work(self) -> None:
         db = None
+        queue: JobQueue | None = None
         channels = ChannelCache()
         while not self._stopping:
             seen = self._signal
@@ -158,7 +164,7 @@ class WorkerPool:
                 if db is None:
                     db = self.store.connect()
                 config = self.config()
-                queue = self._queue(db, config)
+                queue = self._queue(db, config, queue)
                 claim = queue.claim()
                 if claim is not None:
                     with self._running_lock:

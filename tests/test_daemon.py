@@ -315,3 +315,14 @@ def test_sigterm_gives_back_a_job_that_outlasts_the_grace(tmp_path: Path, daemon
     job = job_state(config, job_id, daemon.env)
     assert job["state"] == "queued" and job["attempts"] == 0 and job["attempt_log"] == []
     assert "given back unfinished" in daemon.log()
+
+
+def test_sighup_reloads_the_config(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver) -> None:
+    import signal
+
+    config = write_config(tmp_path / "config.toml", receiver.json_url)
+    daemon = daemons.start(config)
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in daemon.log(), 5, message="the reload after SIGHUP")
+    assert daemon.proc.poll() is None and daemon.get("/health").status_code == 200
+    assert daemon.stop() == 0

@@ -247,8 +247,8 @@ def test_claim_and_purge_use_their_partial_indexes(queue: JobQueue) -> None:
     claim = plan("SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'queued' AND run_at <= ? "
                  "ORDER BY priority, run_at, id LIMIT 1", NOW)
     assert "jobs_claim" in claim and "TEMP B-TREE" not in claim
-    due = plan("SELECT min(run_at) FROM jobs WHERE state = 'queued'")
-    assert "jobs_due" in due
+    due = plan("SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE state = 'queued'")
+    assert "jobs_claim" in due
     purge = plan("SELECT id FROM jobs WHERE state IN ('succeeded', 'dead') AND finished_at < ? LIMIT 10", NOW)
     assert "jobs_finished" in purge
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Iterator, Optional, TYPE_CHECKING
 
-import sqlite_utils
 import typer
 
 from notifyd.config import Config, load_config
 from notifyd.store import Store
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 ConfigOption = Annotated[Optional[str], typer.Option(
     "--config", "-c", help="Config file (default: $NOTIFYD_CONFIG, ~/.config/notifyd/config.toml, "
