@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from notifyd import __version__
 from notifyd.config import Config, is_loopback, load_config, parse_listen
@@ -20,6 +21,9 @@ from notifyd.queue import JobQueue
 from notifyd.store import Store
 from notifyd.webhook import ListenerDeps, create_app
 from notifyd.worker import WorkerPool
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("notifyd")
 SHUTDOWN_GRACE = 10.0
@@ -53,6 +57,23 @@ def effective_config(options: ServeOptions) -> Config:
                           "could post events. Set server.token, or listen on 127.0.0.1.",
                           file=str(config.path or "<defaults>"), key="server.token")
     return config
+
+
+def quiet_server(config: "uvicorn.Config") -> "uvicorn.Server":
+    """A uvicorn Server whose supervisor loop ticks twice a second instead of ten times, so an
+    idle daemon stays near 0 % CPU; shutdown is noticed within half a second."""
+    import asyncio
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def main_loop(self) -> None:
+            counter = 0
+            while not await self.on_tick(counter):
+                await asyncio.sleep(0.5)
+                counter = (counter + 10) % 864000   # on_tick does its once-a-second work when % 10 == 0
+
+    return Server(config)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -100,7 +121,7 @@ def serve(options: ServeOptions) -> int:
         watcher = ConfigWatcher(holder, config.path).start() if config.path else None
 
         stop_requested = threading.Event()
-        server = uvicorn.Server(uvicorn.Config(
+        server = quiet_server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
             loop="auto", http="auto", server_header=False, date_header=False))
 

@@ -24,7 +24,8 @@ from notifyd.store import Store
 from notifyd.units import format_duration
 
 log = logging.getLogger("notifyd.worker")
-POLL = 1.0
+POLL = 1.0          # how soon the lead worker sees a job another process (the CLI) queued
+IDLE_WAIT = 30.0    # the other workers sleep until told, or until a job of theirs is due
 
 
 class ChannelCache:
@@ -106,7 +107,8 @@ class WorkerPool:
 
     def start(self) -> "WorkerPool":
         for n in range(self.thread_count):
-            thread = threading.Thread(target=self._work, name=f"notifyd-worker-{n + 1}", daemon=True)
+            thread = threading.Thread(target=self._work, args=(n == 0,), name=f"notifyd-worker-{n + 1}",
+                                      daemon=True)
             thread.start()
             self._threads.append(thread)
         keeper = threading.Thread(target=self._keep_leases, name="notifyd-lease-keeper", daemon=True)
@@ -154,8 +156,9 @@ class WorkerPool:
         queue.lease = config.worker.lease
         return queue
 
-    def _work(self) -> None:
+    def _work(self, lead: bool) -> None:
         db = None
+        idle_limit = POLL if lead else IDLE_WAIT
         queue: JobQueue | None = None
         channels = ChannelCache()
         while not self._stopping:
@@ -167,6 +170,7 @@ class WorkerPool:
                 queue = self._queue(db, config, queue)
                 claim = queue.claim()
                 if claim is not None:
+                    self.notify()                   # there may be more: let an idle peer look too
                     with self._running_lock:
                         self._running[claim.job.id] = claim
                     try:
@@ -184,7 +188,7 @@ class WorkerPool:
                 wait = POLL
             with self._cond:
                 if self._signal == seen and not self._stopping:
-                    self._cond.wait(min(wait if wait is not None else POLL, POLL))
+                    self._cond.wait(min(wait if wait is not None else idle_limit, idle_limit))
         if db is not None:
             db.close()
 

@@ -326,3 +326,16 @@ def test_sighup_reloads_the_config(tmp_path: Path, daemons: DaemonFactory, recei
     wait_for(lambda: "config reloaded" in daemon.log(), 5, message="the reload after SIGHUP")
     assert daemon.proc.poll() is None and daemon.get("/health").status_code == 200
     assert daemon.stop() == 0
+
+
+def test_serve_refuses_a_public_address_without_a_token_and_a_broken_config(tmp_path: Path,
+                                                                            daemons: DaemonFactory) -> None:
+    from conftest import free_port
+
+    config = write_config(tmp_path / "config.toml", "json://127.0.0.1:9/x")
+    result = run_cli("serve", "--listen", f"0.0.0.0:{free_port()}", config=config, env=daemons.env())
+    assert result.returncode == 2 and "refusing to listen on 0.0.0.0" in result.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[worker]\nthreads = 0\n')
+    result = run_cli("serve", config=broken, env=daemons.env())
+    assert result.returncode == 2 and f"{broken}:2: worker.threads: expected a whole number" in result.stderr

@@ -16,10 +16,11 @@ STATE_STYLE = {"queued": "cyan", "running": "yellow", "succeeded": "green", "dea
                "cancelled": "dim", "skipped": "dim", "sent": "green", "failed": "bold red", "pending": "cyan"}
 
 
-def console(stderr: bool = False):
+def console(stderr: bool = False, soft_wrap: bool = True):
+    """Messages soft-wrap (a `file:line: key` error stays one greppable line); tables size to the terminal."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
 
 
 def print_json(value: Any) -> None:
@@ -34,7 +35,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*[styled(c) for c in row])
-    console().print(table)
+    console(soft_wrap=False).print(table)
 
 
 def styled(value: Any) -> str:
