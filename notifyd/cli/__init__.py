@@ -12,7 +12,7 @@ from notifyd.cli import config_cmd, events, jobs, services
 from notifyd.cli.common import ConfigOption, JsonOption, open_store
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=False,
                   help="notifyd: webhooks in, a durable queue, notifications and refreshes out.")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(services.app, name="services")

@@ -14,7 +14,7 @@ from notifyd.cli.output import cli_errors, fail, say
 from notifyd.config import SECRET_KEYS, Config, default_config_path, load_config
 from notifyd.units import format_duration
 
-app = typer.Typer(no_args_is_help=True, help="Create, validate and show the config.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create, validate and show the config.")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from notifyd.cli.common import ConfigOption, JsonOption, LimitOption, open_store
 from notifyd.cli.output import cli_errors, print_json, print_table, say
 from notifyd.history import list_events, show_event
 
-app = typer.Typer(no_args_is_help=True, help="Inspect received events.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect received events.")
 
 
 @app.command("list")

@@ -12,7 +12,7 @@ from notifyd.history import list_jobs, show_job
 from notifyd.queue import STATES, JobQueue
 from notifyd.units import parse_duration
 
-app = typer.Typer(no_args_is_help=True, help="Inspect and steer delivery jobs.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect and steer delivery jobs.")
 
 
 @app.command("list")

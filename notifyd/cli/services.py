@@ -10,9 +10,8 @@ from notifyd.channels import CHANNEL_TYPES, describe_target
 from notifyd.cli.common import ConfigOption, JsonOption
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 from notifyd.config import find_config, load_config
-from notifyd.config_edit import add_service, set_service_enabled
 
-app = typer.Typer(no_args_is_help=True, help="List and switch delivery services.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="List and switch delivery services.")
 
 
 def _config_file(config: str | None):
@@ -44,6 +43,8 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
 @app.command()
 def enable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
     """Enable a service (edits the config file in place; a running daemon follows within seconds)."""
+    from notifyd.config_edit import set_service_enabled
+
     with cli_errors():
         set_service_enabled(_config_file(config), name, True)
     say(f"service {name} enabled")
@@ -52,6 +53,8 @@ def enable(name: Annotated[str, typer.Argument(help="The service's name.")], con
 @app.command()
 def disable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
     """Disable a service: no new jobs for it, and its queued jobs end as skipped."""
+    from notifyd.config_edit import set_service_enabled
+
     with cli_errors():
         set_service_enabled(_config_file(config), name, False)
     say(f"service {name} disabled")
@@ -71,6 +74,8 @@ def add(name: Annotated[str, typer.Argument(help="A name for the service, e.g. d
         fields["events"] = [e for item in events for e in item.split(",") if e]
     if priority is not None:
         fields["priority"] = priority
+    from notifyd.config_edit import add_service
+
     with cli_errors():
         cfg = add_service(_config_file(config), name, fields)
         target = describe_target(cfg.services[name])
