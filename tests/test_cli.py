@@ -133,6 +133,9 @@ def test_services_add_list_enable_disable(cli, config: Path) -> None:
     bad = cli("services", "add", "x", "--type", "carrier-pigeon", "--url", "coo://", "--config", str(config))
     assert bad.exit_code == 2 and "services.x.type" in bad.output
     assert "carrier-pigeon" not in config.read_text()         # a refused edit leaves the file alone
+    unknown = cli("services", "add", "y", "--type", "apprise", "--url", "nosuchscheme://a/b", "--config", str(config))
+    assert unknown.exit_code == 2 and "no apprise plugin accepts" in unknown.output
+    assert "nosuchscheme" not in config.read_text()
 
 
 def test_services_edit_needs_a_config_file(cli) -> None:

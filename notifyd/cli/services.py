@@ -74,8 +74,13 @@ def add(name: Annotated[str, typer.Argument(help="A name for the service, e.g. d
         fields["events"] = [e for item in events for e in item.split(",") if e]
     if priority is not None:
         fields["priority"] = priority
+    from notifyd.config import ServiceConfig
     from notifyd.config_edit import add_service
 
+    if type_ in CHANNEL_TYPES and "://" in url:
+        probe = ServiceConfig(name=name, type=type_, options={"url": url})
+        if describe_target(probe).endswith("(invalid)"):
+            raise fail(f"--url: no {type_} plugin accepts this URL (see the Apprise wiki for URL forms)", 2)
     with cli_errors():
         cfg = add_service(_config_file(config), name, fields)
         target = describe_target(cfg.services[name])
