@@ -284,7 +284,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
     if db_path is None:
         resolved = default_state_path(env)
     else:
-        resolved = Path(db_path).expanduser()
+        try:
+            resolved = Path(db_path).expanduser()
+        except RuntimeError:
+            raise r.error("store.path", f"cannot expand the home folder in {db_path!r}") from None
         if not resolved.is_absolute() and path is not None:
             resolved = path.parent / resolved
     store = StoreConfig(
@@ -300,7 +303,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         max_attempts=r.get(w, "worker", "max_attempts", _int_range(1, 100), 8),
         backoff=r.get(w, "worker", "backoff", _backoff, WorkerConfig.backoff),
         timeout=r.get(w, "worker", "timeout", _positive_duration, 15.0),
-        lease=r.get(w, "worker", "lease", _positive_duration, 30.0),
+        lease=r.get(w, "worker", "lease", _lease, 30.0),
     )
 
     sources: dict[str, SourceConfig] = {}
@@ -325,7 +328,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             raise r.error(key, "a service name takes letters, digits, '_', '-' and '.'")
         table = r.table(table, key, _AnyKey())
         stype = table.get("type")
-        if stype not in CHANNEL_TYPES:
+        if not isinstance(stype, str) or stype not in CHANNEL_TYPES:
             got = "nothing" if stype is None else repr(stype)
             raise r.error(f"{key}.type", f"expected one of: {', '.join(sorted(CHANNEL_TYPES))}; got {got}")
         spec = CHANNEL_TYPES[stype]
@@ -427,7 +430,7 @@ def _bool(value: Any) -> bool:
 
 def _choice(*choices: str) -> Any:
     def convert(value: Any) -> str:
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise ValueError(f"expected one of: {', '.join(choices)}; got {value!r}")
         return value
     return convert
@@ -445,6 +448,13 @@ def _positive_duration(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
         raise ValueError(f"expected a duration above 0, got {value!r}")
+    return seconds
+
+
+def _lease(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds < 1:
+        raise ValueError(f"expected a duration of at least 1s (workers renew leases every third of it), got {value!r}")
     return seconds
 
 

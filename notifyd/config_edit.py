@@ -15,9 +15,8 @@ from notifyd.errors import ConfigError, NotFound
 
 def set_service_enabled(path: Path, name: str, enabled: bool) -> Config:
     """Set services.NAME.enabled in the file; returns the validated result."""
-    text = _read(path)
-    doc = tomlkit.parse(text)
-    services = doc.get("services")
+    doc = _parse(path)
+    services = _services_table(doc, path)
     if services is None or name not in services:
         known = ", ".join(services.keys()) if services else "none"
         raise NotFound(f"no service {name!r} in {path} (configured: {known})")
@@ -27,9 +26,8 @@ def set_service_enabled(path: Path, name: str, enabled: bool) -> Config:
 
 def add_service(path: Path, name: str, fields: dict[str, Any]) -> Config:
     """Append a [services.NAME] table; refuses a name that exists."""
-    text = _read(path)
-    doc = tomlkit.parse(text)
-    services = doc.get("services")
+    doc = _parse(path)
+    services = _services_table(doc, path)
     if services is not None and name in services:
         raise ConfigError(f"service {name!r} already exists", file=str(path), key=f"services.{name}")
     if services is None:
@@ -52,6 +50,21 @@ def _set_key(table: Any, key: str, value: Any) -> None:
         table.value._insert_after(list(table.keys())[-1], key, value)
     except (AttributeError, KeyError, ValueError):
         table[key] = value
+
+
+def _parse(path: Path) -> tomlkit.TOMLDocument:
+    text = _read(path)
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", file=str(path), line=exc.line) from None
+
+
+def _services_table(doc: tomlkit.TOMLDocument, path: Path) -> Any:
+    services = doc.get("services")
+    if services is not None and not isinstance(services, dict):
+        raise ConfigError("expected a table of services", file=str(path), key="services")
+    return services
 
 
 def _read(path: Path) -> str:

@@ -26,10 +26,12 @@ class ConfigState:
 class ConfigHolder:
     """Holds the effective Config; readers call it, and get the whole new one after a reload."""
 
-    def __init__(self, config: Config, on_change: Callable[[Config], None] = lambda c: None) -> None:
+    def __init__(self, config: Config, on_change: Callable[[Config], None] = lambda c: None,
+                 prepare: Callable[[Config], Config] = lambda c: c) -> None:
         self._config = config
         self.state = ConfigState()
         self.on_change = on_change
+        self.prepare = prepare            # the daemon's overrides and safety checks, applied every time
         self._lock = threading.Lock()
 
     def __call__(self) -> Config:
@@ -42,10 +44,14 @@ class ConfigHolder:
             return False
         with self._lock:
             try:
-                new = read_config_file(path)
+                new = self.prepare(read_config_file(path))
             except ConfigError as exc:
                 self.state = ConfigState("error", str(exc))
                 log.error("config reload refused, keeping the last good config: %s", exc)
+                return False
+            except Exception as exc:  # a validation gap must not kill the watcher or go unreported
+                self.state = ConfigState("error", f"{path}: cannot be used ({type(exc).__name__})")
+                log.exception("config reload failed, keeping the last good config")
                 return False
             old = self._config
             for what, before, after in (("server.listen", old.server.listen, new.server.listen),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from notifyd import __version__
 from notifyd.config import Config, is_loopback, load_config, parse_listen
 from notifyd.config_reload import ConfigHolder, ConfigWatcher
-from notifyd.errors import ConfigError
+from notifyd.errors import ConfigError, ListenError, StoreUnavailable
 from notifyd.ingest import IngestWriter
 from notifyd.lock import ServeLock
 from notifyd.logs import Redactor, setup_logging
@@ -41,7 +41,12 @@ class ServeOptions:
 
 def effective_config(options: ServeOptions) -> Config:
     """The loaded config with the command line's overrides applied and the listen rule checked."""
-    config = load_config(options.config)
+    return apply_overrides(load_config(options.config), options)
+
+
+def apply_overrides(config: Config, options: ServeOptions) -> Config:
+    """--listen and --threads over the file's values, then the rule that a public address needs a
+    token. Applied at start and again on every reload, so a reload can never open the daemon up."""
     server, worker = config.server, config.worker
     if options.listen:
         try:
@@ -95,10 +100,33 @@ def serve(options: ServeOptions) -> int:
     setup_logging(redact, options.log_format)
     config = effective_config(options)
     redact.update(config.secrets())
-    holder = ConfigHolder(config, on_change=lambda new: redact.update(new.secrets()))
+    holder = ConfigHolder(config, on_change=lambda new: redact.update(new.secrets()),
+                          prepare=lambda new: apply_overrides(new, options))
     store = Store(config.store.path, config.store.synchronous)
-    lock = ServeLock(store.path).acquire()
     try:
+        lock = ServeLock(store.path).acquire()
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create {store.path.parent}: {exc.strerror}") from None
+    try:
+        try:
+            sock = bind_socket(config.server.host, config.server.port)
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {config.server.listen}: {exc.strerror}") from None
+        stop_requested = threading.Event()
+        servers: list[uvicorn.Server] = []
+
+        def on_stop(signum: int, frame: object) -> None:
+            stop_requested.set()
+            for running in servers:
+                running.should_exit = True
+
+        def on_hup(signum: int, frame: object) -> None:
+            threading.Thread(target=holder.reload, name="notifyd-sighup", daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
         store.migrate()
         db = store.connect()
         recovered = JobQueue(db).recover()
@@ -117,27 +145,15 @@ def serve(options: ServeOptions) -> int:
 
         app = create_app(ListenerDeps(config=holder, writer=writer, read_db=read_db,
                                       config_state=lambda: holder.state))
-        sock = bind_socket(config.server.host, config.server.port)
-        watcher = ConfigWatcher(holder, config.path).start() if config.path else None
-
-        stop_requested = threading.Event()
         server = quiet_server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
             loop="auto", http="auto", server_header=False, date_header=False))
-
-        def on_stop(signum: int, frame: object) -> None:
-            stop_requested.set()
-            server.should_exit = True
-
-        def on_hup(signum: int, frame: object) -> None:
-            threading.Thread(target=holder.reload, name="notifyd-sighup", daemon=True).start()
-
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
+        servers.append(server)
+        watcher = ConfigWatcher(holder, config.path).start() if config.path else None
         log.info("notifyd %s listening on http://%s (store %s, %d worker threads, %d services)",
                  __version__, config.server.listen, store.path, config.worker.threads, len(config.services))
-        server.run(sockets=[sock])
+        if not stop_requested.is_set():
+            server.run(sockets=[sock])
 
         log.info("stopping: no new events; waiting up to %ds for running jobs", int(SHUTDOWN_GRACE))
         writer.stop()

@@ -6,6 +6,7 @@
     │   ├── StoreUnavailable     the database cannot be written now (locked, full, read-only) → 503
     │   ├── StoreTooNew          the file was written by a newer notifyd
     │   └── AlreadyRunning       another `notifyd serve` holds this database
+    ├── ListenError              the listening address cannot be bound (in use, not allowed)
     ├── NotFound                 no event, job or service by that id or name
     ├── WebhookError             a request the listener refuses (carries status, code, detail)
     │   ├── BadRequest           400: empty, undecodable or non-object JSON
@@ -55,6 +56,10 @@ class StoreTooNew(StoreError):
 
 class AlreadyRunning(StoreError):
     """Another `notifyd serve` holds the database."""
+
+
+class ListenError(NotifydError):
+    """The listening address cannot be bound (already in use, not allowed)."""
 
 
 class NotFound(NotifydError):

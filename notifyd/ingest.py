@@ -127,7 +127,7 @@ class IngestWriter:
             item = self._queue.get()
             if item is None:
                 break
-            batch = [item]
+            batch = [item] if item.future.set_running_or_notify_cancel() else []
             while len(batch) < MAX_BATCH:
                 try:
                     nxt = self._queue.get_nowait()
@@ -136,7 +136,12 @@ class IngestWriter:
                 if nxt is None:
                     self._queue.put(None)
                     break
-                batch.append(nxt)
+                # A caller that gave up (a /health probe that timed out, a sender that hung up)
+                # has cancelled its Future: it was told nothing, so nothing is written for it.
+                if nxt.future.set_running_or_notify_cancel():
+                    batch.append(nxt)
+            if not batch:
+                continue
             try:
                 if db is None:
                     db = self.store.connect()

@@ -113,9 +113,10 @@ class JobQueue:
 
     # -- the worker's side ------------------------------------------------------------------
 
-    def claim(self, now: float | None = None) -> Claim | None:
+    def claim(self, now: float | None = None, per_service: int | None = None) -> Claim | None:
         """Lease the due queued job with the lowest (priority, run_at, id), after taking back
-        expired leases. None when nothing is due."""
+        expired leases. With `per_service`, a service that already has that many jobs running is
+        passed over, so one slow service cannot occupy every worker. None when nothing is due."""
         now = self.clock() if now is None else now
         token = secrets.token_hex(8)
         conn = self.db.conn
@@ -125,11 +126,15 @@ class JobQueue:
             if now - self._expiry_checked >= EXPIRY_CHECK_INTERVAL or now < self._expiry_checked:
                 self._expire_leases(now)
                 self._expiry_checked = now
+            busy, params = "", [now + self.lease, token, now]
+            if per_service is not None:
+                busy = ("AND service NOT IN (SELECT service FROM jobs WHERE state = 'running' "
+                        "GROUP BY service HAVING count(*) >= ?) ")
+                params.append(per_service)
             row = conn.execute(
                 f"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ? "
                 f"WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'queued' AND run_at <= ? "
-                f"ORDER BY priority, run_at, id LIMIT 1) RETURNING {_COLUMNS}",
-                (now + self.lease, token, now)).fetchone()
+                f"{busy}ORDER BY priority, run_at, id LIMIT 1) RETURNING {_COLUMNS}", params).fetchone()
             if row is None:
                 return None
             attempt_id = conn.execute("INSERT INTO attempts (job_id, started_at) VALUES (?, ?)",
@@ -285,6 +290,13 @@ class JobQueue:
             if deleted < batch:
                 break
         return total
+
+    def purge_by_retention(self, keep_succeeded: float, keep_dead: float, now: float | None = None,
+                           progress: Callable[[int], None] | None = None) -> int:
+        """The store's retention: succeeded, cancelled and skipped jobs after `keep_succeeded`,
+        dead ones after `keep_dead` (they are the ones an operator still needs to see)."""
+        return (self.purge(keep_succeeded, ("succeeded", "cancelled", "skipped"), now, progress=progress)
+                + self.purge(keep_dead, ("dead",), now, progress=progress))
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
@@ -16,7 +17,7 @@ def parse_duration(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as \"30s\", got a boolean")
     if isinstance(value, (int, float)):
-        if value < 0:
+        if not math.isfinite(value) or value < 0:
             raise ValueError(f"expected a duration of 0 or more, got {value}")
         return float(value)
     if not isinstance(value, str):
@@ -31,7 +32,7 @@ def parse_duration(value: str | int | float) -> float:
             break
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
         pos = match.end()
-    if pos != len(text):
+    if pos != len(text) or not math.isfinite(total):
         raise ValueError(f"expected a duration such as \"30s\", \"2m\", \"1h30m\" or \"30d\", got {value!r}")
     return total
 

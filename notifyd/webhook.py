@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TYPE_CHECKING
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("notifyd.webhook")
 MAX_DEPTH = 64
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]", re.ASCII)
+_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 
 @dataclass
@@ -71,6 +74,12 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
         raise BadRequest(f"expected a JSON object, got {type(value).__name__ if value is not None else 'null'}")
     if _depth(value) > MAX_DEPTH:
         raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text):
+        # \ud800 alone decodes to a lone surrogate that no UTF-8 store can hold; pairs are fine.
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("the JSON holds an unpaired UTF-16 surrogate escape (such as \\ud800)") from None
     return value
 
 
@@ -125,8 +134,9 @@ def create_app(deps: ListenerDeps) -> Starlette:
         elif name in SOURCE_TYPES:
             source_type, token = name, config.server.token
         else:
-            known = ", ".join(sorted([*SOURCE_TYPES, *config.sources]))
-            raise UnknownSource(f"no source {name!r} (known: {known})")
+            # Say which sources exist only to a caller who may post (named ones are private).
+            check_token(config.server.token, request)
+            raise UnknownSource(f"no source {name!r} (built-in: {', '.join(sorted(SOURCE_TYPES))})")
         check_token(token, request)
         raw = await read_body(request, config.server.max_body)
         body = decode_body(raw, request.headers.get("content-type"))
@@ -145,8 +155,8 @@ def create_app(deps: ListenerDeps) -> Starlette:
     async def get_event(request: Request) -> JSONResponse:
         check_token(deps.config().server.token, request)
         raw_id = request.path_params["event_id"]
-        if not raw_id.isdigit():
-            raise NotFound(f"no event {raw_id!r}")
+        if not _ID.fullmatch(raw_id):
+            raise NotFound(f"no event {raw_id[:40]!r}")
         return JSONResponse(show_event(deps.read_db(), int(raw_id)))
 
     async def health(request: Request) -> JSONResponse:

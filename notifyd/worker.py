@@ -24,8 +24,8 @@ from notifyd.store import Store
 from notifyd.units import format_duration
 
 log = logging.getLogger("notifyd.worker")
-POLL = 1.0          # how soon the lead worker sees a job another process (the CLI) queued
-IDLE_WAIT = 30.0    # the other workers sleep until told, or until a job of theirs is due
+POLL = 1.0          # how soon the idle poller sees a job another process (the CLI) queued
+IDLE_WAIT = 30.0    # the other idle workers sleep until told, or until a job is due
 
 
 class ChannelCache:
@@ -97,8 +97,11 @@ class WorkerPool:
         self.redact = redact
         self.clock = clock
         self.thread_count = threads
+        # A slow or failing service may hold all but one thread, so the others' jobs keep moving.
+        self.per_service = max(1, threads - 1)
         self._cond = threading.Condition()
         self._signal = 0
+        self._poller: str | None = None     # the one idle worker that looks for other writers' jobs
         self._stopping = False
         self._running: dict[int, Claim] = {}
         self._running_lock = threading.Lock()
@@ -107,8 +110,7 @@ class WorkerPool:
 
     def start(self) -> "WorkerPool":
         for n in range(self.thread_count):
-            thread = threading.Thread(target=self._work, args=(n == 0,), name=f"notifyd-worker-{n + 1}",
-                                      daemon=True)
+            thread = threading.Thread(target=self._work, name=f"notifyd-worker-{n + 1}", daemon=True)
             thread.start()
             self._threads.append(thread)
         keeper = threading.Thread(target=self._keep_leases, name="notifyd-lease-keeper", daemon=True)
@@ -156,9 +158,9 @@ class WorkerPool:
         queue.lease = config.worker.lease
         return queue
 
-    def _work(self, lead: bool) -> None:
+    def _work(self) -> None:
+        me = threading.current_thread().name
         db = None
-        idle_limit = POLL if lead else IDLE_WAIT
         queue: JobQueue | None = None
         channels = ChannelCache()
         while not self._stopping:
@@ -168,9 +170,12 @@ class WorkerPool:
                     db = self.store.connect()
                 config = self.config()
                 queue = self._queue(db, config, queue)
-                claim = queue.claim()
+                claim = queue.claim(per_service=self.per_service)
                 if claim is not None:
-                    self.notify()                   # there may be more: let an idle peer look too
+                    with self._cond:
+                        if self._poller == me:
+                            self._poller = None     # busy now: an idle peer takes over polling
+                    self.notify()                   # there may be more: let idle peers look too
                     with self._running_lock:
                         self._running[claim.job.id] = claim
                     try:
@@ -188,7 +193,10 @@ class WorkerPool:
                 wait = POLL
             with self._cond:
                 if self._signal == seen and not self._stopping:
-                    self._cond.wait(min(wait if wait is not None else idle_limit, idle_limit))
+                    if self._poller is None:
+                        self._poller = me
+                    limit = POLL if self._poller == me else IDLE_WAIT
+                    self._cond.wait(min(wait if wait is not None else limit, limit))
         if db is not None:
             db.close()
 

@@ -164,3 +164,53 @@ def test_purge_reports_what_it_deleted(cli, config: Path) -> None:
 def test_version(cli) -> None:
     result = cli("--version")
     assert result.exit_code == 0 and result.output.startswith("notifyd ")
+
+
+def test_purge_without_a_limit_applies_the_configs_retention(cli, config: Path) -> None:
+    import sqlite3
+    import time as clock
+
+    ids = [json.loads(cli("send", f"m{n}", "--json", "--config", str(config)).output)["jobs"][0]["id"] for n in range(3)]
+    db = sqlite3.connect(config.parent / "notifyd.db")
+    day = 86400
+    db.execute("UPDATE jobs SET state = 'succeeded', finished_at = ? WHERE id = ?", (clock.time() - 40 * day, ids[0]))
+    db.execute("UPDATE jobs SET state = 'dead', finished_at = ? WHERE id = ?", (clock.time() - 40 * day, ids[1]))
+    db.execute("UPDATE jobs SET state = 'dead', finished_at = ? WHERE id = ?", (clock.time() - 100 * day, ids[2]))
+    db.commit()
+    result = cli("jobs", "purge", "--config", str(config))
+    assert result.exit_code == 0 and "purged 2 finished job(s) past retention" in result.output
+    left = [r[0] for r in db.execute("SELECT id FROM jobs")]
+    assert left == [ids[1]]                  # dead for 40 days is kept: keep_dead is 90 days
+
+
+def test_ids_beyond_sqlites_range_are_usage_errors(cli, config: Path) -> None:
+    huge = "99999999999999999999"
+    for args in (("jobs", "show", huge), ("jobs", "cancel", huge), ("jobs", "retry", huge), ("events", "show", huge),
+                 ("jobs", "list", "--limit", huge)):
+        result = cli(*args, "--config", str(config))
+        assert result.exit_code == 2, (args, result.output)
+
+
+def test_editing_a_file_with_a_toml_syntax_error_names_file_and_line(cli, tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[services.a]\ntype = "apprise"\nurl = "json://x/y\n')
+    result = cli("services", "disable", "a", "--config", str(path))
+    assert result.exit_code == 2 and f"{path}:3" in result.output and "invalid TOML" in result.output
+    path.write_text("services = 5\n")
+    result = cli("services", "disable", "a", "--config", str(path))
+    assert result.exit_code == 2 and "services" in result.output
+
+
+def test_a_token_in_a_url_path_is_masked_in_listings(cli, tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.toml", "json://127.0.0.1:9/hook/supersecretpathtoken")
+    for args in (("services", "list", "--json"), ("config", "show")):
+        result = cli(*args, "--config", str(path))
+        assert result.exit_code == 0 and "supersecretpathtoken" not in result.output
+        assert "json://127.0.0.1:9/hook/***" in result.output
+
+
+def test_config_check_names_the_line_of_an_unusable_apprise_url(cli, tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.toml", "nosuchscheme://a/b")
+    result = cli("config", "check", "--config", str(path))
+    line = path.read_text().splitlines().index('url = "nosuchscheme://a/b"') + 1
+    assert result.exit_code == 2 and f"{path}:{line}: services.sink.url: no Apprise plugin" in result.output

@@ -129,6 +129,10 @@ def test_bad_requests_get_json_errors_and_enqueue_nothing(tmp_path: Path, daemon
         (httpx.post(url, json={"kind": "x"}, headers=auth), 422),
         (httpx.get(url, headers=auth), 405),
         (httpx.get(daemon.url + "/events/999", headers=auth), 404),
+        (httpx.get(daemon.url + "/events/%C2%B2", headers=auth), 404),
+        (httpx.get(daemon.url + "/events/99999999999999999999", headers=auth), 404),
+        (httpx.post(url, content=b'{"title": "\\ud800"}', headers={**auth, "Content-Type": "application/json"}), 400),
+        (httpx.post(daemon.url + "/webhooks/nosuch", json={"title": "x"}), 401),   # no names for strangers
     ]
     for response, status in cases:
         assert response.status_code == status, (status, response.text)
@@ -339,3 +343,15 @@ def test_serve_refuses_a_public_address_without_a_token_and_a_broken_config(tmp_
     broken.write_text('[worker]\nthreads = 0\n')
     result = run_cli("serve", config=broken, env=daemons.env())
     assert result.returncode == 2 and f"{broken}:2: worker.threads: expected a whole number" in result.stderr
+
+
+def test_a_busy_port_is_a_clear_error_and_strands_no_job(tmp_path: Path, daemons: DaemonFactory,
+                                                         receiver: Receiver) -> None:
+    first = daemons.start(write_config(tmp_path / "one.toml", receiver.json_url, db=tmp_path / "one.db"))
+    other = write_config(tmp_path / "two.toml", receiver.json_url, db=tmp_path / "two.db")
+    run_cli("send", "queued before the failed start", config=other, env=daemons.env(), check=True)
+    second = daemons.start(other, port=first.port, wait=False)
+    assert second.proc.wait(15) == 1
+    assert f"cannot listen on 127.0.0.1:{first.port}" in second.log() and "Traceback" not in second.log()
+    job = cli_json("jobs", "list", config=other, env=daemons.env())[0]
+    assert job["state"] == "queued" and job["attempts"] == 0      # nothing was claimed before the bind

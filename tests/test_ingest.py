@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,25 @@ def test_concurrent_submitters(store: Store) -> None:
         t.join()
     writer.stop()
     assert len(set(ids)) == 50
+
+
+def test_a_caller_that_gave_up_does_not_break_its_batch(store: Store) -> None:
+    gate = threading.Event()
+    writer = IngestWriter(store, lambda: CONFIG)
+    original = writer._commit
+
+    def slow_commit(db, batch):
+        gate.wait(5)                                  # the writer is stuck, as on a slow disk
+        original(db, batch)
+
+    writer._commit = slow_commit
+    writer.start()
+    first = writer.submit(event(title="first"), "a")
+    time.sleep(0.1)                                   # the writer holds "first" and waits
+    probe = writer.probe()
+    second = writer.submit(event(title="second"), "b")
+    assert probe.cancel()                            # /health stopped waiting for its probe
+    gate.set()
+    assert first.result(5).event_id and second.result(5).event_id
+    writer.stop()
+    assert [r[0] for r in store.connect().execute("SELECT title FROM events ORDER BY id")] == ["first", "second"]

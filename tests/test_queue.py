@@ -297,3 +297,15 @@ def test_two_processes_and_threads_never_claim_one_job_twice(store: Store) -> No
     assert sum(1 for part in collected if part) >= 2   # the work really was shared
     counts = queue.db.conn.execute("SELECT state, count(*), max(attempts) FROM jobs GROUP BY state").fetchall()
     assert counts == [("succeeded", 1500, 1)]
+
+
+def test_a_service_at_its_running_limit_is_passed_over(queue: JobQueue) -> None:
+    slow = add(queue, spec("slow"), spec("slow"), spec("slow"), now=NOW - 10)
+    fast = add(queue, spec("fast"), now=NOW - 1)[0]
+    first = queue.claim(per_service=2)
+    second = queue.claim(per_service=2)
+    assert [first.job.id, second.job.id] == slow[:2]
+    assert queue.claim(per_service=2).job.id == fast      # the third slow job waits its turn
+    assert queue.claim(per_service=2) is None
+    queue.succeed(first)
+    assert queue.claim(per_service=2).job.id == slow[2]

@@ -114,3 +114,62 @@ def test_pool_retries_on_its_own_schedule(store: Store, receiver: Receiver) -> N
         assert job_row(store, job_id)[1] == 2
     finally:
         pool.stop(grace=2)
+
+
+def two_services(slow_url: str, fast_url: str) -> Config:
+    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2},
+                         "services": {"slow": {"type": "apprise", "url": slow_url, "events": ["slow"]},
+                                      "fast": {"type": "apprise", "url": fast_url, "events": ["fast"]}}}, path=None)
+
+
+def add_kind(store: Store, config: Config, kind: str, title: str) -> int:
+    db = store.connect()
+    with write(db):
+        result = record_event(db, Event(source="generic", source_type="generic", kind=kind, title=title),
+                              config, time.time())
+    db.close()
+    return result.jobs[0].id
+
+
+def test_a_slow_service_never_holds_every_worker(store: Store) -> None:
+    slow, fast = Receiver(), Receiver()
+    slow.delay = 3.0
+    try:
+        config = two_services(slow.json_url, fast.json_url)
+        for n in range(4):
+            add_kind(store, config, "slow", f"slow {n}")
+        pool = WorkerPool(store, lambda: config, threads=3, redact=Redactor()).start()
+        try:
+            time.sleep(0.5)                              # the slow jobs have taken what they may
+            started = time.monotonic()
+            job = add_kind(store, config, "fast", "fast one")
+            pool.notify()
+            wait_for(lambda: job_row(store, job)[0] == "succeeded", 3, interval=0.02, message="the fast job")
+            assert time.monotonic() - started < 1.0
+        finally:
+            pool.stop(grace=0.5)
+    finally:
+        slow.close()
+        fast.close()
+
+
+def test_polling_moves_to_an_idle_worker_while_the_poller_is_busy(store: Store) -> None:
+    slow, fast = Receiver(), Receiver()
+    slow.delay = 4.0
+    try:
+        config = two_services(slow.json_url, fast.json_url)
+        pool = WorkerPool(store, lambda: config, threads=3, redact=Redactor()).start()
+        try:
+            time.sleep(0.3)
+            add_kind(store, config, "slow", "keeps one worker busy")
+            pool.notify()
+            time.sleep(0.5)
+            started = time.monotonic()
+            job = add_kind(store, config, "fast", "queued by another process")   # nobody calls notify
+            wait_for(lambda: job_row(store, job)[0] == "succeeded", 3, interval=0.02, message="the polled job")
+            assert time.monotonic() - started < 1.6
+        finally:
+            pool.stop(grace=0.5)
+    finally:
+        slow.close()
+        fast.close()

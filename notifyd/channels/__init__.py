@@ -44,5 +44,11 @@ def load_channel(spec: ChannelSpec) -> type["Channel"]:
 
 
 def describe_target(service: "ServiceConfig") -> str:
-    """The service's address with every secret masked, as its channel shows it."""
-    return load_channel(CHANNEL_TYPES[service.type]).describe(service)
+    """The service's address with every secret masked: the channel's own masking, then the same
+    redaction the logs get, so a token in a URL path is hidden in the CLI as it is in the logs."""
+    from notifyd.config import url_secrets
+    from notifyd.logs import Redactor
+
+    shown = load_channel(CHANNEL_TYPES[service.type]).describe(service)
+    url = service.options.get("url")
+    return Redactor(url_secrets(url))(shown) if isinstance(url, str) else shown

@@ -17,7 +17,8 @@ ConfigOption = Annotated[Optional[str], typer.Option(
     "--config", "-c", help="Config file (default: $NOTIFYD_CONFIG, ~/.config/notifyd/config.toml, "
                            "/etc/notifyd/config.toml).", show_default=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable keys, for scripts.")]
-LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many rows at most.")]
+MAX_ID = 2**63 - 1      # SQLite's largest integer: a larger id cannot exist
+LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, max=100_000, help="How many rows at most.")]
 
 
 @contextmanager

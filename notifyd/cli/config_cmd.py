@@ -11,7 +11,8 @@ import typer
 from notifyd.channels import describe_target
 from notifyd.cli.common import ConfigOption
 from notifyd.cli.output import cli_errors, fail, say
-from notifyd.config import SECRET_KEYS, Config, default_config_path, load_config
+from notifyd.config import SECRET_KEYS, Config, default_config_path, load_config, locate_key
+from notifyd.errors import ConfigError
 from notifyd.units import format_duration
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create, validate and show the config.")
@@ -37,7 +38,10 @@ def check(config: ConfigOption = None) -> None:
         cfg = load_config(config)
         for service in cfg.services.values():
             if describe_target(service).endswith("(invalid)"):
-                raise fail(f"{cfg.path}: services.{service.name}.url: no Apprise plugin accepts this URL", 2)
+                key = f"services.{service.name}.url"
+                text = cfg.path.read_text(encoding="utf-8") if cfg.path else ""
+                raise ConfigError("no Apprise plugin accepts this URL", file=str(cfg.path), key=key,
+                                  line=locate_key(text, key))
     say(f"{cfg.path or 'defaults (no config file)'}: ok, {len(cfg.services)} service(s)")
 
 

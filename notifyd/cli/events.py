@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from notifyd.cli.common import ConfigOption, JsonOption, LimitOption, open_store
+from notifyd.cli.common import MAX_ID, ConfigOption, JsonOption, LimitOption, open_store
 from notifyd.cli.output import cli_errors, print_json, print_table, say
 from notifyd.history import list_events, show_event
 
@@ -29,7 +29,7 @@ def list_(source: Annotated[Optional[str], typer.Option("--source", help="Only t
 
 
 @app.command()
-def show(event_id: Annotated[int, typer.Argument(help="The event's id.")],
+def show(event_id: Annotated[int, typer.Argument(help="The event's id.", min=1, max=MAX_ID)],
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Show one event and each job's delivery status."""
     with cli_errors(), open_store(config) as (_, db):

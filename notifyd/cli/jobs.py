@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from notifyd.cli.common import ConfigOption, JsonOption, LimitOption, open_store
+from notifyd.cli.common import MAX_ID, ConfigOption, JsonOption, LimitOption, open_store
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 from notifyd.history import list_jobs, show_job
 from notifyd.queue import STATES, JobQueue
-from notifyd.units import parse_duration
+from notifyd.units import format_duration, parse_duration
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect and steer delivery jobs.")
 
@@ -33,7 +33,7 @@ def list_(state: Annotated[Optional[str], typer.Option("--state", help=f"One of:
 
 
 @app.command()
-def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
+def show(job_id: Annotated[int, typer.Argument(help="The job's id.", min=1, max=MAX_ID)],
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Show one job and every attempt it made."""
     with cli_errors(), open_store(config) as (_, db):
@@ -52,7 +52,7 @@ def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
 
 
 @app.command()
-def retry(job_ids: Annotated[Optional[list[int]], typer.Argument(help="Job ids.")] = None,
+def retry(job_ids: Annotated[Optional[list[int]], typer.Argument(help="Job ids.", min=1, max=MAX_ID)] = None,
           dead: Annotated[bool, typer.Option("--dead", help="Every dead job.")] = False,
           config: ConfigOption = None) -> None:
     """Queue dead (or cancelled) jobs again with a fresh attempt budget."""
@@ -66,7 +66,8 @@ def retry(job_ids: Annotated[Optional[list[int]], typer.Argument(help="Job ids."
 
 
 @app.command()
-def cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")], config: ConfigOption = None) -> None:
+def cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.", min=1, max=MAX_ID)],
+           config: ConfigOption = None) -> None:
     """Cancel queued jobs."""
     with cli_errors(), open_store(config) as (_, db):
         results = JobQueue(db).cancel(job_ids)
@@ -74,16 +75,20 @@ def cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.")], confi
 
 
 @app.command()
-def purge(older_than: Annotated[str, typer.Option("--older-than", help="Finished longer ago than this.")] = "30d",
+def purge(older_than: Annotated[Optional[str], typer.Option(
+              "--older-than", help="Every finished job older than this (default: the config's "
+                                   "store.keep_succeeded and store.keep_dead).")] = None,
           config: ConfigOption = None) -> None:
-    """Delete finished jobs (and their attempts and orphaned events) older than a duration."""
-    try:
-        seconds = parse_duration(older_than)
-    except ValueError as exc:
-        raise fail(f"--older-than: {exc}", 2) from None
+    """Delete finished jobs (and their attempts and orphaned events) past their retention."""
+    seconds = None
+    if older_than is not None:
+        try:
+            seconds = parse_duration(older_than)
+        except ValueError as exc:
+            raise fail(f"--older-than: {exc}", 2) from None
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    with cli_errors(), open_store(config) as (_, db), Progress(
+    with cli_errors(), open_store(config) as (cfg, db), Progress(
             SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
         task = progress.add_task("purging…", total=None)
         done = [0]
@@ -92,8 +97,15 @@ def purge(older_than: Annotated[str, typer.Option("--older-than", help="Finished
             done[0] += n
             progress.update(task, description=f"purged {done[0]} jobs…")
 
-        total = JobQueue(db).purge(seconds, progress=step)
-    say(f"purged {total} finished job(s) older than {older_than}")
+        queue = JobQueue(db)
+        if seconds is None:
+            total = queue.purge_by_retention(cfg.store.keep_succeeded, cfg.store.keep_dead, progress=step)
+            rule = (f"past retention (succeeded {format_duration(cfg.store.keep_succeeded)}, "
+                    f"dead {format_duration(cfg.store.keep_dead)})")
+        else:
+            total = queue.purge(seconds, progress=step)
+            rule = f"older than {older_than}"
+    say(f"purged {total} finished job(s) {rule}")
 
 
 def _report(results: dict[int, str], good: str) -> None:
