@@ -332,17 +332,20 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             got = "nothing" if stype is None else repr(stype)
             raise r.error(f"{key}.type", f"expected one of: {', '.join(sorted(CHANNEL_TYPES))}; got {got}")
         spec = CHANNEL_TYPES[stype]
-        t = r.table(table, key, _SERVICE_COMMON + spec.required + spec.optional)
+        t = r.table(table, key, _SERVICE_COMMON + tuple(spec.fields))
         options: dict[str, Any] = {}
-        for opt in spec.required + spec.optional:
+        for opt, kind in spec.fields.items():
             if opt in t:
-                options[opt] = r.get(t, key, opt, _option_converter(opt), None)
+                if kind == "templates":
+                    options[opt] = _templates(r, t[opt], f"{key}.{opt}")
+                else:
+                    options[opt] = r.get(t, key, opt, _FIELD_KINDS[kind], None)
             elif opt in spec.required:
                 raise r.error(f"{key}.{opt}", f"missing (a {stype} service needs {opt})")
         services[name] = ServiceConfig(
             name=name, type=stype,
             enabled=r.get(t, key, "enabled", _bool, True),
-            events=r.get(t, key, "events", _events, None),
+            events=r.get(t, key, "events", _events, spec.default_events),
             priority=r.get(t, key, "priority", _int_range(1, 10), spec.default_priority),
             options=options,
         )
@@ -481,9 +484,58 @@ def _url(value: Any) -> str:
     return value
 
 
-def _option_converter(name: str) -> Any:
-    if name == "url":
-        return _url
-    if name in SECRET_KEYS:
-        return _secret_string
-    return _string
+def _http_url(value: Any) -> str:
+    if isinstance(value, str):
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return value.rstrip("/")
+        # Echo what was written only when it cannot hold a password.
+        shown = f'"{value}"' if "@" not in value else "a URL with credentials in it"
+        raise ValueError(f"expected an http(s) URL such as \"http://host:port\", got {shown}")
+    raise ValueError(f"expected an http(s) URL, got {_kind(value)}")
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"expected an absolute folder path such as \"/data/media\", got {value!r}")
+    return value
+
+
+def _path_map(value: Any) -> tuple[tuple[str, str], ...]:
+    example = '[{ from = "/data/media", to = "/storage/media" }]'
+    if not isinstance(value, list):
+        raise ValueError(f"expected an array such as {example}, got {_kind(value)}")
+    pairs = []
+    for entry in value:
+        if (not isinstance(entry, dict) or set(entry) != {"from", "to"}
+                or not all(isinstance(entry[k], str) and entry[k] for k in ("from", "to"))):
+            raise ValueError(f"expected entries with exactly `from` and `to` folder strings, as in {example}")
+        pairs.append((entry["from"].rstrip("/") or "/", entry["to"].rstrip("/") or "/"))
+    return tuple(pairs)
+
+
+def _templates(r: "_Reader", value: Any, key: str) -> dict[str, dict[str, str]]:
+    """Per-kind title/body overrides, compiled now so a broken template fails at load, not delivery."""
+    from notifyd.templates import TemplateProblem, check_template
+
+    if not isinstance(value, dict):
+        raise r.error(key, f"expected a table of event kinds, got {_kind(value)}")
+    result: dict[str, dict[str, str]] = {}
+    for kind, parts in value.items():
+        if not isinstance(parts, dict):
+            raise r.error(f"{key}.{kind}", f"expected a table with title and/or body, got {_kind(parts)}")
+        for part, text in parts.items():
+            if part not in ("title", "body"):
+                raise r.error(f"{key}.{kind}.{part}", "unknown key (expected one of: body, title)")
+            if not isinstance(text, str):
+                raise r.error(f"{key}.{kind}.{part}", f"expected a template string, got {_kind(text)}")
+            try:
+                check_template(text)
+            except TemplateProblem as exc:
+                raise r.error(f"{key}.{kind}.{part}", str(exc)) from None
+        result[kind.lower()] = dict(parts)
+    return result
+
+
+_FIELD_KINDS = {"apprise_url": _url, "http_url": _http_url, "string": _string, "secret": _secret_string,
+                "path": _path, "path_map": _path_map, "duration": parse_duration}

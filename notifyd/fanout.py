@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
 
 from notifyd.config import ServiceConfig
 from notifyd.events import Event
@@ -18,6 +18,7 @@ class JobSpec:
     priority: int
     delay: float = 0.0
     unique_key: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
 
 
 def plan_jobs(event: Event, services: Iterable[ServiceConfig],
@@ -38,5 +39,42 @@ def plan_jobs(event: Event, services: Iterable[ServiceConfig],
                 continue
         elif not service.wants(event.kind):
             continue
-        specs.append(JobSpec(service=service.name, kind=service.job_kind, priority=service.priority))
+        if service.job_kind == "refresh":
+            specs.extend(refresh_jobs(event, service))
+        else:
+            specs.append(JobSpec(service=service.name, kind=service.job_kind, priority=service.priority))
     return specs
+
+
+DEFAULT_SCAN_DELAY = 10.0
+CHANGE_OF_KIND = {"download": "created", "delete": "deleted", "file_delete": "deleted"}
+
+
+def refresh_jobs(event: Event, service: ServiceConfig) -> list[JobSpec]:
+    """One refresh per folder the event changed, as the media server sees it (path_map applied).
+
+    Each waits scan_delay and shares a unique_key with any still-queued refresh of the same folder,
+    so a season pack's episodes collapse into one scan per server. No folder: a whole-library refresh.
+    """
+    mapping = service.options.get("path_map", ())
+    folders = list(dict.fromkeys(map_path(p, mapping) for p in event.paths)) or [None]
+    library = "audio" if event.media.get("media_type") == "music" else "video"
+    change = CHANGE_OF_KIND.get(event.kind, "modified")
+    delay = float(service.options.get("scan_delay", DEFAULT_SCAN_DELAY))
+    return [JobSpec(service=service.name, kind="refresh", priority=service.priority, delay=delay,
+                    unique_key=f"refresh:{service.name}:{library}:{folder or '*'}",
+                    payload={"path": folder, "library": library, "change": change})
+            for folder in folders]
+
+
+def map_path(path: str, mapping: Iterable[tuple[str, str]]) -> str:
+    """Rewrite a sender's folder to the media server's view by the longest matching `from` prefix."""
+    best = None
+    for source, target in mapping:
+        if path == source or path.startswith(source.rstrip("/") + "/"):
+            if best is None or len(source) > len(best[0]):
+                best = (source, target)
+    if best is None:
+        return path
+    rest = path[len(best[0]):].lstrip("/")
+    return best[1].rstrip("/") + "/" + rest if rest else best[1]

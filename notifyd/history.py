@@ -107,7 +107,9 @@ def show_event(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"no event {event_id}")
     jobs = list(db.query("SELECT id, service, state, attempts, last_error FROM jobs WHERE event_id = ? "
-                         "ORDER BY id", [event_id]))
+                         "UNION SELECT j.id, j.service, j.state, j.attempts, j.last_error FROM jobs j "
+                         "JOIN job_events l ON l.job_id = j.id WHERE l.event_id = ? ORDER BY id",
+                         [event_id, event_id]))
     return event_view(rows[0], jobs)
 
 
@@ -127,8 +129,11 @@ def list_events(db: sqlite_utils.Database, source: str | None = None, kind: str 
         return []
     marks = ",".join("?" for _ in events)
     by_event: dict[int, list[dict[str, Any]]] = {}
+    ids = [e["id"] for e in events]
     for j in db.query(f"SELECT id, event_id, service, state, attempts, last_error FROM jobs "
-                      f"WHERE event_id IN ({marks}) ORDER BY id", [e["id"] for e in events]):
+                      f"WHERE event_id IN ({marks}) UNION SELECT j.id, l.event_id, j.service, j.state, j.attempts, "
+                      f"j.last_error FROM jobs j JOIN job_events l ON l.job_id = j.id "
+                      f"WHERE l.event_id IN ({marks}) ORDER BY id", ids + ids):
         by_event.setdefault(j["event_id"], []).append(j)
     return [event_view(e, by_event.get(e["id"], [])) for e in events]
 

@@ -7,6 +7,7 @@ by the lease token, so a worker whose lease was taken back cannot overwrite the 
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import time
@@ -26,7 +27,7 @@ STATES = ("queued", "running", "succeeded", "dead", "cancelled", "skipped")
 FINISHED = ("succeeded", "dead", "cancelled", "skipped")
 EXPIRY_CHECK_INTERVAL = 1.0
 _COLUMNS = ("id, event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
-            "lease_until, unique_key, last_error, created_at, finished_at")
+            "lease_until, unique_key, last_error, created_at, finished_at, payload")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,12 @@ class Job:
     last_error: str | None
     created_at: float
     finished_at: float | None
+    payload: str = "{}"
+
+    @property
+    def data(self) -> dict:
+        """The job's own parameters (a refresh's folder, …), decoded."""
+        return json.loads(self.payload)
 
 
 @dataclass(frozen=True)
@@ -88,13 +95,16 @@ def enqueue(db: sqlite_utils.Database, event_id: int | None, specs: Sequence[Job
             row = conn.execute("SELECT id FROM jobs WHERE state = 'queued' AND unique_key = ?",
                                (spec.unique_key,)).fetchone()
             if row is not None:
+                if event_id is not None:
+                    conn.execute("INSERT OR IGNORE INTO job_events (job_id, event_id) VALUES (?, ?)",
+                                 (row[0], event_id))
                 created.append(Enqueued(row[0], spec.service, collapsed=True))
                 continue
         cursor = conn.execute(
             "INSERT INTO jobs (event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
-            "unique_key, created_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
+            "unique_key, created_at, payload) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)",
             (event_id, spec.service, spec.kind, spec.priority, max_attempts, now + spec.delay,
-             spec.unique_key, now))
+             spec.unique_key, now, json.dumps(dict(spec.payload)) if spec.payload else "{}"))
         created.append(Enqueued(cursor.lastrowid, spec.service))
     return created
 

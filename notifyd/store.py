@@ -74,6 +74,17 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX attempts_job ON attempts(job_id)",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
     ],
+    [
+        # What a job needs beyond its event (a refresh's mapped folder), and the events a
+        # collapsed refresh also serves, so each of them shows that job's delivery.
+        "ALTER TABLE jobs ADD COLUMN payload TEXT NOT NULL DEFAULT '{}'",
+        """CREATE TABLE job_events (
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            PRIMARY KEY (job_id, event_id)
+        )""",
+        "CREATE INDEX job_events_event ON job_events(event_id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,7 +15,7 @@ import apprise
 from notifyd.config import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
 from notifyd.history import StoredEvent
-from notifyd.messages import render_message
+from notifyd.templates import TemplateProblem, render
 from notifyd.queue import Job
 
 _STATUS = re.compile(r"error=(\d{3})")
@@ -34,6 +34,7 @@ class AppriseChannel:
 
     def __init__(self, service: ServiceConfig, timeout: float) -> None:
         self.name = service.name
+        self.templates = service.options.get("templates")
         self._apprise = apprise.Apprise()
         plugin = apprise.Apprise.instantiate(service.options["url"])
         self._invalid = plugin is None
@@ -58,7 +59,10 @@ class AppriseChannel:
         if self._invalid:
             raise PermanentError(f"invalid Apprise URL for service {self.name!r} ({self.target}): "
                                  "no Apprise plugin accepts it")
-        message = render_message(stored.event)
+        try:
+            message = render(stored.event, self.templates)
+        except TemplateProblem as exc:
+            raise PermanentError(f"service {self.name!r}: {exc}") from None
         result = self._apprise.notify(body=message.body, title=message.title,
                                       notify_type=_LEVELS.get(message.level, apprise.NotifyType.INFO),
                                       log_level=logging.INFO)

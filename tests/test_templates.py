@@ -1,0 +1,97 @@
+"""Message templates: defaults per kind, the generic fallback, overrides, and the sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from notifyd.config import parse_config
+from notifyd.errors import ConfigError
+from notifyd.events import Event
+from notifyd.messages import Message
+from notifyd.templates import SAMPLE, TemplateProblem, check_template, filesize, render
+
+
+def event(**fields) -> Event:
+    fields.setdefault("source", "backups")
+    fields.setdefault("source_type", "generic")
+    fields.setdefault("kind", "backup")
+    fields.setdefault("title", "")
+    return Event(**fields)
+
+
+def test_an_event_with_its_own_text_keeps_it():
+    assert render(event(title="Nightly", body="3 GB in 4m", media={"level": "success"})) == \
+        Message(title="Nightly", body="3 GB in 4m", level="success")
+    # even when its kind has a default: a generic sender's words win
+    assert render(event(kind="download", title="x", body="said by the sender")).body == "said by the sender"
+
+
+def test_fallbacks_name_source_and_kind():
+    assert render(event(title="Only a title")) == Message(title="Only a title", body="Only a title", level="info")
+    assert render(event(body="only a body")) == Message(title="backups: backup", body="only a body")
+    assert render(event()) == Message(title="backups: backup", body="backups sent a backup event.")
+
+
+def test_download_default_reads_like_a_sentence():
+    assert render(SAMPLE) == Message(title="Arrival (2016) imported", body="Bluray-2160p, 29.3 GiB · Radarr",
+                                     level="success")
+
+
+def test_upgrade_says_what_it_replaced():
+    message = render(replace(SAMPLE, kind="upgrade"))
+    assert message.title == "Arrival (2016) upgraded"
+    assert message.body == "Bluray-2160p, 29.3 GiB — replaces Bluray-1080p · Radarr"
+
+
+def test_health_says_level_and_message():
+    health = Event(source="radarr", source_type="radarr", kind="health", title="Radarr health warning",
+                   media={"level": "warning", "health": {"level": "warning", "message": "Disk almost full",
+                                                         "wiki_url": "https://wiki.example/x"}})
+    assert render(health) == Message(title="Radarr health warning",
+                                     body="Disk almost full\nhttps://wiki.example/x", level="warning")
+
+
+def test_missing_media_fields_leave_no_debris():
+    bare = Event(source="radarr", source_type="radarr", kind="download", title="Arrival (2016)")
+    assert render(bare) == Message(title="Arrival (2016) imported", body="Arrival (2016) imported")
+
+
+def test_overrides_by_kind_then_star():
+    overrides = {"download": {"title": "🎬 {{ title }}"}, "*": {"body": "{{ kind }} from {{ source }}"}}
+    assert render(SAMPLE, overrides).title == "🎬 Arrival (2016)"
+    assert render(SAMPLE, overrides).body == "Bluray-2160p, 29.3 GiB · Radarr"      # body not overridden
+    other = replace(SAMPLE, kind="rename")
+    assert render(other, overrides) == Message(title="Arrival (2016) renamed", body="rename from radarr",
+                                               level="success")
+
+
+@pytest.mark.parametrize("source", ["{{ ''.__class__.__mro__ }}", "{{ range(3)|list }}",
+                                    "{{ media.update({'a': 1}) }}", "{{ cycler.__init__.__globals__ }}",
+                                    "{% for x in %}"])
+def test_the_sandbox_refuses_what_a_template_must_not_do(source):
+    with pytest.raises(TemplateProblem):
+        check_template(source)
+
+
+def test_a_broken_template_is_a_config_error_at_load_naming_the_key():
+    text = '[services.d]\ntype = "apprise"\nurl = "json://127.0.0.1:9/x"\n[services.d.templates.download]\ntitle = "{{ title"\n'
+    from notifyd.config import parse_config_text
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config_text(text, None)
+    assert "services.d.templates.download.title" in str(caught.value) and "syntax error" in str(caught.value)
+    assert caught.value.line == 5
+
+
+def test_templates_are_only_a_notification_key():
+    with pytest.raises(ConfigError, match="services.k.templates: unknown key"):
+        parse_config({"services": {"k": {"type": "kodi", "url": "http://kodi:8080/jsonrpc", "templates": {}}}},
+                     path=None)
+
+
+@pytest.mark.parametrize("value, text", [(31457280000, "29.3 GiB"), (512, "512 B"), (2048, "2 KiB"),
+                                         (5 * 1024**2, "5.0 MiB"), (0, ""), (None, ""), ("12", ""), (True, "")])
+def test_filesize(value, text):
+    assert filesize(value) == text
