@@ -151,6 +151,21 @@ class JobQueue:
                                       (row[0], now)).lastrowid
         return Claim(Job(*row), token, attempt_id)
 
+    def claim_job(self, job_id: int, now: float | None = None) -> Claim | None:
+        """Lease one particular queued job now (the CLI's `services test`); None if it is not queued."""
+        now = self.clock() if now is None else now
+        token = secrets.token_hex(8)
+        with write(self.db):
+            row = self.db.conn.execute(
+                f"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ? "
+                f"WHERE id = ? AND state = 'queued' RETURNING {_COLUMNS}",
+                (now + self.lease, token, job_id)).fetchone()
+            if row is None:
+                return None
+            attempt_id = self.db.conn.execute("INSERT INTO attempts (job_id, started_at) VALUES (?, ?)",
+                                              (job_id, now)).lastrowid
+        return Claim(Job(*row), token, attempt_id)
+
     def succeed(self, claim: Claim, detail: str = "", now: float | None = None) -> Outcome:
         """Record a delivered job."""
         now = self.clock() if now is None else now

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from notifyd.config import ServiceConfig
 from notifyd.events import Event
-from notifyd.fanout import JobSpec, plan_jobs
+import pytest
+
+from notifyd.config import parse_config as _parse_config
+from notifyd.fanout import JobSpec, map_path, plan_jobs, refresh_jobs
 
 
 def event(kind: str) -> Event:
@@ -78,3 +81,54 @@ def test_priority_and_kind_come_from_the_service():
     assert specs["health"].kind == "notify"
     assert specs["health"].delay == 0.0
     assert specs["health"].unique_key is None
+
+
+# -- refreshes -------------------------------------------------------------------------------
+
+
+
+def _refresher(**options):
+    table = {"type": "jellyfin", "url": "http://jf:8096", "api_key": "k", **options}
+    return _parse_config({"services": {"jf": table}}, path=None).services["jf"]
+
+
+def _arr_event(kind="download", paths=("/data/media/tv/Show/Season 02",), media_type="episode"):
+    return Event(source="sonarr", source_type="sonarr", kind=kind, title="Show S02E01", paths=paths,
+                 media={"media_type": media_type})
+
+
+def test_a_refresh_per_folder_mapped_delayed_and_keyed():
+    service = _refresher(path_map=[{"from": "/data/media", "to": "/storage/media"}], scan_delay="30s")
+    jobs = refresh_jobs(_arr_event(paths=("/data/media/tv/Show/Season 02", "/data/media/tv/Show/Season 02",
+                                          "/data/media/tv/Show/Season 03")), service)
+    assert [j.payload["path"] for j in jobs] == ["/storage/media/tv/Show/Season 02", "/storage/media/tv/Show/Season 03"]
+    assert all(j.delay == 30 and j.kind == "refresh" and j.priority == 3 for j in jobs)
+    assert jobs[0].unique_key == "refresh:jf:video:/storage/media/tv/Show/Season 02"
+    assert jobs[0].payload == {"path": "/storage/media/tv/Show/Season 02", "library": "video", "change": "created"}
+
+
+def test_no_folder_means_a_whole_library_refresh_and_music_is_audio():
+    jobs = refresh_jobs(_arr_event(kind="delete", paths=(), media_type="music"), _refresher())
+    assert len(jobs) == 1 and jobs[0].payload == {"path": None, "library": "audio", "change": "deleted"}
+    assert jobs[0].unique_key == "refresh:jf:audio:*" and jobs[0].delay == 10
+
+
+def test_refreshers_skip_kinds_that_change_no_files_by_default():
+    service = _refresher()
+    assert plan_jobs(_arr_event(kind="health", paths=()), [service]) == []
+    assert plan_jobs(_arr_event(kind="grab"), [service]) == []
+    assert [j.kind for j in plan_jobs(_arr_event(kind="upgrade"), [service])] == ["refresh"]
+    everything = _refresher(events=["*"])
+    assert len(plan_jobs(_arr_event(kind="grab"), [everything])) == 1
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/data/media/movies/A (2016)", "/storage/movies/A (2016)"),
+    ("/data/media/tv/B", "/mnt/tv/B"),                     # the longer prefix wins
+    ("/data/media", "/storage"),
+    ("/data/mediaextra/C", "/data/mediaextra/C"),           # only whole folder names match
+    ("/elsewhere/D", "/elsewhere/D"),
+])
+def test_map_path(path, expected):
+    mapping = (("/data/media", "/storage"), ("/data/media/movies", "/storage/movies"), ("/data/media/tv", "/mnt/tv"))
+    assert map_path(path, mapping) == expected

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from notifyd.channels import CHANNEL_TYPES, describe_target
-from notifyd.cli.common import ConfigOption, JsonOption
+from notifyd.cli.common import ConfigOption, JsonOption, open_store
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 from notifyd.config import find_config, load_config
 
@@ -61,27 +61,72 @@ def disable(name: Annotated[str, typer.Argument(help="The service's name.")], co
 
 
 @app.command()
-def add(name: Annotated[str, typer.Argument(help="A name for the service, e.g. discord.")],
+def add(name: Annotated[str, typer.Argument(help="A name for the service, e.g. discord or livingroom-kodi.")],
         type_: Annotated[str, typer.Option("--type", "-t", help=f"One of: {', '.join(CHANNEL_TYPES)}.")],
-        url: Annotated[str, typer.Option("--url", help="The service's URL (for apprise: any Apprise URL).")],
+        url: Annotated[str, typer.Option("--url", help="apprise: any Apprise URL; kodi: http://HOST:8080/jsonrpc; "
+                                                       "jellyfin, emby, plex: http://HOST:PORT.")],
         events: Annotated[Optional[list[str]], typer.Option("--events", "-e",
-                          help="Event kinds it receives (repeat the option); default all but test.")] = None,
-        priority: Annotated[Optional[int], typer.Option("--priority", min=1, max=10)] = None,
+                          help="Event kinds it receives (repeat, or comma-separate); default per type.")] = None,
+        priority: Annotated[Optional[int], typer.Option("--priority", min=1, max=10,
+                                                        help="1 runs first, 10 last.")] = None,
+        username: Annotated[Optional[str], typer.Option("--username", help="kodi: the web server user.")] = None,
+        password: Annotated[Optional[str], typer.Option("--password", help="kodi: the web server password.")] = None,
+        api_key: Annotated[Optional[str], typer.Option("--api-key", help="jellyfin, emby: an API key.")] = None,
+        token: Annotated[Optional[str], typer.Option("--token", help="plex: the X-Plex-Token.")] = None,
+        path_map: Annotated[Optional[list[str]], typer.Option("--path-map", help="Refreshers: FROM=TO, the "
+                            "sender's folder and the server's (repeat the option).")] = None,
+        scan_delay: Annotated[Optional[str], typer.Option("--scan-delay", help="Refreshers: wait, and collapse "
+                              "refreshes of one folder, this long (default 10s).")] = None,
+        test_path: Annotated[Optional[str], typer.Option("--test-path", help="Refreshers: the folder "
+                             "`services test` scans (without it, the test only checks the connection).")] = None,
         config: ConfigOption = None) -> None:
     """Add a service to the config file (keeping its comments)."""
+    from notifyd.config import ServiceConfig
+    from notifyd.config_edit import add_service
+
+    if type_ == "apprise" and "://" in url:
+        probe = ServiceConfig(name=name, type=type_, options={"url": url})
+        if describe_target(probe).endswith("(invalid)"):
+            raise fail("--url: no apprise plugin accepts this URL (see the Apprise wiki for URL forms)", 2)
     fields: dict = {"type": type_, "url": url}
+    for key, value in (("username", username), ("password", password), ("api_key", api_key), ("token", token),
+                       ("scan_delay", scan_delay), ("test_path", test_path)):
+        if value is not None:
+            fields[key] = value
+    if path_map:
+        pairs = [item.split("=", 1) for item in path_map]
+        if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+            raise fail("--path-map takes FROM=TO, e.g. /data/media=/storage/media", 2)
+        fields["path_map"] = [{"from": a, "to": b} for a, b in pairs]
     if events:
         fields["events"] = [e for item in events for e in item.split(",") if e]
     if priority is not None:
         fields["priority"] = priority
-    from notifyd.config import ServiceConfig
-    from notifyd.config_edit import add_service
-
-    if type_ in CHANNEL_TYPES and "://" in url:
-        probe = ServiceConfig(name=name, type=type_, options={"url": url})
-        if describe_target(probe).endswith("(invalid)"):
-            raise fail(f"--url: no {type_} plugin accepts this URL (see the Apprise wiki for URL forms)", 2)
     with cli_errors():
         cfg = add_service(_config_file(config), name, fields)
         target = describe_target(cfg.services[name])
     say(f"service {name} added ({type_}, {target})")
+
+
+@app.command()
+def test(name: Annotated[str, typer.Argument(help="The service's name.")],
+         json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Send a test through the queue right now and print this service's exact result.
+
+    Notifications get a test message; refreshers scan their test_path, or, without one, only
+    check that the server answers and takes the credentials.
+    """
+    from notifyd.service_test import run_service_test
+
+    with cli_errors(), open_store(config) as (cfg, db):
+        result = run_service_test(db, cfg, name)
+    if json:
+        print_json(result.job)
+    elif result.ok:
+        say(f"[green]{name}: ok[/green] ({result.target}) in {result.elapsed:.2f}s")
+        if result.detail:
+            say(f"  {result.detail}")
+    else:
+        say(f"[bold red]{name}: failed[/bold red] ({result.target}): {result.error}")
+    if not result.ok:
+        raise typer.Exit(1)
