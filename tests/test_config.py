@@ -500,3 +500,14 @@ def test_config_example_parses():
 
 def test_starter_config_is_the_example():
     assert (ROOT / "notifyd" / "starter_config.toml").read_bytes() == (ROOT / "config.example.toml").read_bytes()
+
+
+def test_the_commented_service_examples_are_valid_when_uncommented():
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    tail = text[text.index("# [services.discord]"):]
+    lines = [line[2:] for line in tail.splitlines()
+             if line.startswith("# [") or (line.startswith("# ") and " = " in line and not line.startswith("#   "))]
+    config = parse_config_text("\n".join(lines), None)
+    assert sorted(config.services) == ["discord", "jellyfin", "kodi", "plex"]
+    assert config.services["kodi"].options["path_map"] == (("/data/media", "/storage/media"),)
+    assert config.services["discord"].options["templates"]["download"]["title"] == "🎬 {{ title }}"
