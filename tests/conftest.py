@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+pytest_plugins = ["media_servers"]
 
 
 def free_port() -> int:

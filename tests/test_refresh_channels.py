@@ -1,0 +1,167 @@
+"""The refresh channels against media-server doubles that speak the real protocols on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from media_servers import EMBY_KEY, JELLYFIN_KEY, KODI_PASSWORD, PLEX_TOKEN, EmbyServer, JellyfinServer, KodiServer, PlexServer
+from notifyd.channels.jellyfin import EmbyChannel, JellyfinChannel
+from notifyd.channels.kodi import KodiChannel
+from notifyd.channels.plex import PlexChannel
+from notifyd.config import parse_config
+from notifyd.errors import PermanentError, TransientError
+from notifyd.events import Event
+from notifyd.history import StoredEvent
+from notifyd.queue import Job
+
+STORED = StoredEvent(1, 0.0, Event(source="radarr", source_type="radarr", kind="download", title="Arrival (2016)"))
+
+
+def job(path: str | None, library: str = "video", change: str = "created", test: bool = False, job_id: int = 7) -> Job:
+    payload = {"path": path, "library": library, "change": change}
+    if test:
+        payload["test"] = True
+    return Job(id=job_id, event_id=1, service="s", kind="refresh", priority=3, state="running", attempts=1,
+               max_attempts=3, run_at=0, lease_until=None, unique_key=None, last_error=None, created_at=0,
+               finished_at=None, payload=json.dumps(payload))
+
+
+def service(**table):
+    return parse_config({"services": {"s": table}}, path=None).services["s"]
+
+
+# -- Kodi ------------------------------------------------------------------------------------
+
+def kodi_channel(server: KodiServer, password: str = KODI_PASSWORD) -> KodiChannel:
+    return KodiChannel(service(type="kodi", url=server.url, username="kodi", password=password), 5)
+
+
+def test_kodi_scans_the_folder_with_a_trailing_slash(kodi: KodiServer) -> None:
+    detail = json.loads(kodi_channel(kodi).deliver(job("/storage/movies/Arrival (2016)"), STORED))
+    assert kodi.calls == [("VideoLibrary.Scan", {"directory": "/storage/movies/Arrival (2016)/"})]
+    assert detail["result"] == "OK"
+    body = kodi.requests[-1].json()
+    assert body["jsonrpc"] == "2.0" and body["id"] == 7
+
+
+def test_kodi_music_is_an_audio_scan_and_no_folder_scans_everything(kodi: KodiServer) -> None:
+    channel = kodi_channel(kodi)
+    channel.deliver(job("/storage/music/Radiohead", library="audio"), STORED)
+    channel.deliver(job(None), STORED)
+    assert kodi.calls == [("AudioLibrary.Scan", {"directory": "/storage/music/Radiohead/"}), ("VideoLibrary.Scan", {})]
+
+
+def test_kodi_test_without_a_path_only_pings(kodi: KodiServer) -> None:
+    kodi_channel(kodi).deliver(job(None, test=True), STORED)
+    assert [c[0] for c in kodi.calls] == ["JSONRPC.Ping"]
+
+
+def test_kodi_wrong_password_is_permanent_and_says_so(kodi: KodiServer) -> None:
+    with pytest.raises(PermanentError, match="HTTP 401.*check the username and password") as caught:
+        kodi_channel(kodi, password="wrong").deliver(job("/x"), STORED)
+    assert "wrong" not in str(caught.value)
+    assert kodi.calls == []
+
+
+def test_kodi_json_rpc_error_is_permanent(kodi: KodiServer) -> None:
+    channel = kodi_channel(kodi)
+    send = channel.request
+
+    def as_an_older_kodi(method, url, json=None, **kwargs):     # a method this Kodi does not know
+        return send(method, url, json=dict(json, method="VideoLibrary.NoSuchScan"), **kwargs)
+
+    channel.request = as_an_older_kodi
+    with pytest.raises(PermanentError, match="Kodi refused VideoLibrary.Scan: Method not found.*-32601"):
+        channel.deliver(job(None), STORED)
+
+
+def test_kodi_down_or_busy_is_transient(kodi: KodiServer) -> None:
+    channel = kodi_channel(kodi)
+    kodi.fail_next(503)
+    with pytest.raises(TransientError, match="HTTP 503"):
+        channel.deliver(job("/x"), STORED)
+    kodi.stop()
+    with pytest.raises(TransientError, match="cannot reach"):
+        channel.deliver(job("/x"), STORED)
+
+
+# -- Jellyfin and Emby -----------------------------------------------------------------------
+
+def test_jellyfin_gets_the_folder_with_the_mediabrowser_token(jellyfin: JellyfinServer) -> None:
+    channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key=JELLYFIN_KEY), 5)
+    channel.deliver(job("/media/tv/Severance/Season 02"), STORED)
+    channel.deliver(job("/media/movies/Old", change="deleted"), STORED)
+    assert jellyfin.updates == [("/media/tv/Severance/Season 02", "Created"), ("/media/movies/Old", "Deleted")]
+    assert all(r.header("Authorization") == f'MediaBrowser Token="{JELLYFIN_KEY}"' for r in jellyfin.requests)
+    assert all(r.header("X-Emby-Token") is None for r in jellyfin.requests)
+
+
+def test_jellyfin_without_a_folder_refreshes_the_library_and_tests_with_system_info(jellyfin: JellyfinServer) -> None:
+    channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key=JELLYFIN_KEY), 5)
+    channel.deliver(job(None), STORED)
+    assert jellyfin.refreshes == 1
+    channel.deliver(job(None, test=True), STORED)
+    assert jellyfin.refreshes == 1 and jellyfin.requests[-1].path == "/System/Info"
+
+
+def test_jellyfin_wrong_key_is_permanent(jellyfin: JellyfinServer) -> None:
+    channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key="nope" * 8), 5)
+    with pytest.raises(PermanentError, match="HTTP 401.*check the api_key"):
+        channel.deliver(job("/x"), STORED)
+
+
+def test_emby_gets_the_folder_with_x_emby_token(emby: EmbyServer) -> None:
+    channel = EmbyChannel(service(type="emby", url=emby.url, api_key=EMBY_KEY), 5)
+    channel.deliver(job("/media/movies/Arrival (2016)", change="modified"), STORED)
+    assert emby.updates == [("/media/movies/Arrival (2016)", "Modified")]
+    assert emby.requests[-1].header("X-Emby-Token") == EMBY_KEY
+
+
+def test_retry_after_is_honoured(jellyfin: JellyfinServer) -> None:
+    channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key=JELLYFIN_KEY), 5)
+    jellyfin.fail_next(429)
+    with pytest.raises(TransientError, match="HTTP 429"):
+        channel.deliver(job("/x"), STORED)
+
+
+# -- Plex ------------------------------------------------------------------------------------
+
+def plex_channel(server: PlexServer, token: str = PLEX_TOKEN) -> PlexChannel:
+    return PlexChannel(service(type="plex", url=server.url, token=token), 5)
+
+
+def test_plex_refreshes_the_section_that_holds_the_folder(plex: PlexServer) -> None:
+    channel = plex_channel(plex)
+    detail = json.loads(channel.deliver(job("/storage/tv/Severance/Season 02"), STORED))
+    assert plex.refreshes == [("2", "/storage/tv/Severance/Season 02")]
+    assert detail == {"section": "2", "library": "TV Shows", "path": "/storage/tv/Severance/Season 02"}
+    channel.deliver(job("/storage/movies/Arrival (2016)"), STORED)
+    assert plex.refreshes[-1] == ("1", "/storage/movies/Arrival (2016)")
+    assert plex.section_reads == 1                       # sections are cached
+    assert all(r.header("X-Plex-Token") == PLEX_TOKEN for r in plex.requests)
+    assert plex.requests[0].header("Accept") == "application/json"
+
+
+def test_plex_reads_sections_again_on_a_miss(plex: PlexServer) -> None:
+    channel = plex_channel(plex)
+    channel.deliver(job("/storage/movies/A"), STORED)
+    plex.add_section("9", "Kids", "movie", ["/storage/kids"])
+    channel.deliver(job("/storage/kids/B"), STORED)
+    assert plex.refreshes[-1] == ("9", "/storage/kids/B") and plex.section_reads == 2
+
+
+def test_plex_folder_in_no_library_is_permanent_and_names_the_libraries(plex: PlexServer) -> None:
+    with pytest.raises(PermanentError, match="no Plex library holds /elsewhere/X.*Movies: /storage/movies"):
+        plex_channel(plex).deliver(job("/elsewhere/X"), STORED)
+
+
+def test_plex_wrong_token_is_permanent(plex: PlexServer) -> None:
+    with pytest.raises(PermanentError, match="HTTP 401.*check the token"):
+        plex_channel(plex, token="wrong").deliver(job("/storage/movies/A"), STORED)
+
+
+def test_plex_without_a_folder_refreshes_every_section(plex: PlexServer) -> None:
+    plex_channel(plex).deliver(job(None), STORED)
+    assert sorted(k for k, _ in plex.refreshes) == ["1", "2", "3"]
