@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from notifyd.events import Event
+from notifyd.sources.arr import parse_lidarr, parse_radarr, parse_readarr, parse_sonarr
 from notifyd.sources.generic import parse_generic
 
 SourceParser = Callable[[Mapping[str, Any], str, str, str], Event]
 
 SOURCE_TYPES: dict[str, SourceParser] = {
     "generic": parse_generic,
+    "radarr": parse_radarr,
+    "sonarr": parse_sonarr,
+    "lidarr": parse_lidarr,
+    "readarr": parse_readarr,
 }

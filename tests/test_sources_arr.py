@@ -1,0 +1,478 @@
+"""notifyd.sources.arr: Radarr, Sonarr, Lidarr and Readarr bodies → Event, and BadPayload naming the field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from notifyd.errors import BadPayload
+from notifyd.events import Event
+from notifyd.sources import SOURCE_TYPES
+from notifyd.sources.arr import parse_lidarr, parse_radarr, parse_readarr, parse_sonarr
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PARSERS = {"radarr": parse_radarr, "sonarr": parse_sonarr, "lidarr": parse_lidarr, "readarr": parse_readarr}
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def parse(app: str, body: dict, source: str | None = None) -> Event:
+    return PARSERS[app](body, source or app, app, json.dumps(body))
+
+
+# fixture → (kind, title, paths, media keys that must hold exactly these values)
+EXPECTED = {
+    "radarr-download.json": (
+        "download", "Arrival (2016)", ("/data/media/movies/Arrival (2016)",),
+        {"app": "radarr", "instance": "Radarr", "media_type": "movie", "level": "success", "year": 2016,
+         "quality": "Bluray-2160p", "size": 31457280000, "release_group": "GRP",
+         "download_client": "SABnzbd", "indexer": "NZBgeek (Prowlarr)",
+         "ids": {"tmdb": 329865, "imdb": "tt2543164"},
+         "overview": "Taking place after alien crafts land around the world, an expert linguist is "
+                     "recruited by the military to determine whether they come in peace or are a threat."}),
+    "radarr-grab.json": (
+        "grab", "Dune: Part Two (2024)", ("/data/media/movies/Dune Part Two (2024)",),
+        {"app": "radarr", "media_type": "movie", "level": "info", "year": 2024, "quality": "WEBDL-2160p",
+         "size": 25769803776, "release_group": "FLUX", "download_client": "SABnzbd",
+         "indexer": "DrunkenSlug (Prowlarr)", "ids": {"tmdb": 693134, "imdb": "tt15239678"}}),
+    "radarr-health.json": (
+        "health", "Radarr health warning", (),
+        {"app": "radarr", "instance": "Radarr", "level": "warning",
+         "health": {"level": "warning",
+                    "message": "Indexers unavailable due to failures for more than 6 hours: NZBgeek (Prowlarr)",
+                    "type": "IndexerLongTermStatusCheck",
+                    "wiki_url": "https://wiki.servarr.com/radarr/system#indexers-are-unavailable-due-to-failures"}}),
+    "radarr-moviedelete.json": (
+        "delete", "Cats (2019)", ("/data/media/movies/Cats (2019)",),
+        {"app": "radarr", "media_type": "movie", "level": "info", "year": 2019,
+         "ids": {"tmdb": 536869, "imdb": "tt5697572"}}),
+    "radarr-rename.json": (
+        "rename", "Arrival (2016)", ("/data/media/movies/Arrival (2016)",),
+        {"app": "radarr", "media_type": "movie", "level": "info", "year": 2016,
+         "ids": {"tmdb": 329865, "imdb": "tt2543164"}}),
+    "radarr-test.json": (
+        "test", "Test Title (1970)", (),
+        {"app": "radarr", "instance": "Radarr", "media_type": "movie", "level": "info", "year": 1970,
+         "quality": "Test Quality", "size": 9999999, "release_group": "Test Group",
+         "indexer": "Test Indexer"}),
+    "radarr-upgrade.json": (
+        "upgrade", "Blade Runner 2049 (2017)", ("/data/media/movies/Blade Runner 2049 (2017)",),
+        {"app": "radarr", "instance": "Radarr 4K", "app_url": "http://radarr.lan:7878", "media_type": "movie",
+         "level": "success", "year": 2017, "quality": "Remux-2160p", "size": 68719476736,
+         "release_group": "XYZ", "download_client": "qBittorrent",
+         "ids": {"tmdb": 335984, "imdb": "tt1856101"},
+         "replaced": [{"quality": "Bluray-1080p", "size": 14495514624,
+                       "path": "/data/media/movies/Blade Runner 2049 (2017)/Blade Runner 2049 (2017) Bluray-1080p.mkv"}]}),
+    "sonarr-download.json": (
+        "download", "Severance S02E03 · Who Is Alive?", ("/data/media/tv/Severance/Season 02",),
+        {"app": "sonarr", "instance": "Sonarr", "app_url": "http://sonarr.lan:8989", "media_type": "episode",
+         "level": "success", "year": 2022, "quality": "WEBDL-2160p", "size": 9663676416,
+         "release_group": "FLUX", "download_client": "SABnzbd", "indexer": "NZBgeek (Prowlarr)",
+         "ids": {"tvdb": 371980, "tmdb": 95396, "imdb": "tt11280740", "tvmaze": 44933},
+         "episodes": [{"season": 2, "episode": 3, "title": "Who Is Alive?"}]}),
+    "sonarr-test.json": (
+        "test", "Test Title S01E01 · Test title", (),
+        {"app": "sonarr", "instance": "Sonarr", "media_type": "episode", "level": "info",
+         "ids": {"tvdb": 1234}, "episodes": [{"season": 1, "episode": 1, "title": "Test title"}]}),
+    "lidarr-download.json": (
+        "download", "Radiohead · OK Computer (1997)", ("/data/media/music/Radiohead",),
+        {"app": "lidarr", "instance": "Lidarr", "app_url": "http://lidarr.lan:8686", "media_type": "music",
+         "level": "success", "artist": "Radiohead", "album": "OK Computer", "year": 1997, "quality": "FLAC",
+         "size": 79691776, "release_group": "EAC", "download_client": "qBittorrent",
+         "ids": {"musicbrainz": "a74b1b7f-71a5-4011-9441-d0b5e4122711",
+                 "musicbrainz_album": "b8048f24-c026-3398-b23a-b5e50716cbc7"}}),
+    "lidarr-test.json": (
+        "test", "Test Name · Test title", (),
+        {"app": "lidarr", "instance": "Lidarr", "media_type": "music", "level": "info",
+         "artist": "Test Name", "album": "Test title", "ids": {"musicbrainz": "aaaaa-aaa-aaaa-aaaaaa"}}),
+    "readarr-download.json": (
+        "download", "Ursula K. Le Guin · The Dispossessed", ("/data/media/books/Ursula K. Le Guin",),
+        {"app": "readarr", "instance": "Readarr", "media_type": "book", "level": "success",
+         "author": "Ursula K. Le Guin", "book": "The Dispossessed", "year": 1974, "quality": "EPUB",
+         "size": 1153433, "download_client": "SABnzbd",
+         "ids": {"goodreads": "874602", "goodreads_book": "13651", "isbn13": "9780061054884",
+                 "asin": "B000FC1J9G"}}),
+    "readarr-health.json": (
+        "health", "Readarr health error", (),
+        {"app": "readarr", "instance": "Readarr", "level": "failure",
+         "health": {"level": "error", "message": "No download client is available",
+                    "type": "DownloadClientCheck",
+                    "wiki_url": "https://wiki.servarr.com/readarr/system#no-download-client-is-available"}}),
+}
+# keys a fixture's media must NOT have: unknown values are omitted, never stored as None or ""
+ABSENT = {
+    "radarr-download.json": ("app_url", "replaced", "episodes"),
+    "radarr-grab.json": ("app_url", "overview"),
+    "radarr-health.json": ("media_type", "app_url", "ids", "year"),
+    "radarr-moviedelete.json": ("quality", "size", "replaced"),
+    "radarr-test.json": ("ids", "app_url", "download_client"),
+    "sonarr-test.json": ("year", "app_url", "quality"),
+    "lidarr-test.json": ("year", "app_url"),
+    "readarr-download.json": ("app_url", "release_group", "indexer"),
+    "readarr-health.json": ("app_url", "media_type"),
+}
+
+
+def test_every_arr_fixture_has_expectations():
+    on_disk = {p.name for p in FIXTURES.glob("*.json") if p.name.split("-")[0] in PARSERS}
+    assert on_disk == set(EXPECTED)
+
+
+def test_registry_names_the_four_apps():
+    assert SOURCE_TYPES["radarr"] is parse_radarr
+    assert SOURCE_TYPES["sonarr"] is parse_sonarr
+    assert SOURCE_TYPES["lidarr"] is parse_lidarr
+    assert SOURCE_TYPES["readarr"] is parse_readarr
+    assert "generic" in SOURCE_TYPES
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture(name):
+    kind, title, paths, media = EXPECTED[name]
+    app = name.split("-")[0]
+    raw = (FIXTURES / name).read_text()
+    event = PARSERS[app](json.loads(raw), f"my-{app}", app, raw)
+    assert (event.kind, event.title, event.paths) == (kind, title, paths)
+    assert (event.source, event.source_type, event.body, event.payload) == (f"my-{app}", app, "", raw)
+    for key, value in media.items():
+        assert event.media[key] == value, key
+    for key in ABSENT.get(name, ()):
+        assert key not in event.media, key
+    assert None not in event.media.values()
+    json.dumps(event.media)
+
+
+# ---- kinds -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("app, event_type, kind", [
+    ("radarr", "MovieDelete", "delete"), ("radarr", "MovieFileDelete", "file_delete"),
+    ("radarr", "MovieAdded", "added"), ("radarr", "ManualInteractionRequired", "manual_interaction"),
+    ("sonarr", "SeriesAdd", "added"), ("sonarr", "SeriesDelete", "delete"),
+    ("lidarr", "ArtistAdd", "added"), ("lidarr", "ArtistDelete", "delete"), ("lidarr", "AlbumDelete", "delete"),
+    ("lidarr", "AlbumDownload", "download"), ("lidarr", "TrackFileDelete", "file_delete"),
+    ("lidarr", "Retag", "retag"), ("lidarr", "ImportFailure", "importfailure"),
+    ("readarr", "AuthorAdded", "added"), ("readarr", "AuthorDelete", "delete"), ("readarr", "BookDelete", "delete"),
+    ("readarr", "BookFileDelete", "file_delete"),
+])
+def test_kinds_of_media_events(app, event_type, kind):
+    media = {"radarr": {"movie": {"title": "Arrival", "folderPath": "/m/Arrival (2016)"}},
+             "sonarr": {"series": {"title": "Severance", "path": "/tv/Severance"},
+                        "episodes": [{"seasonNumber": 1, "episodeNumber": 1}]},
+             "lidarr": {"artist": {"name": "Radiohead", "path": "/music/Radiohead"}},
+             "readarr": {"author": {"name": "Le Guin", "path": "/books/Le Guin"}}}[app]
+    assert parse(app, {"eventType": event_type, **media}).kind == kind
+
+
+@pytest.mark.parametrize("event_type, kind, title, level", [
+    ("Health", "health", "Radarr health error", "failure"),
+    ("HealthIssue", "health", "Radarr health error", "failure"),
+    ("HealthRestored", "health_restored", "Radarr health restored", "success"),
+])
+def test_health_kinds(event_type, kind, title, level):
+    event = parse("radarr", {"eventType": event_type, "level": "error", "message": "m", "instanceName": "Radarr"})
+    assert (event.kind, event.title, event.paths, event.media["level"]) == (kind, title, (), level)
+    assert event.media["health"] == {"level": "error", "message": "m"}
+
+
+def test_health_level_notice_is_info_and_instance_defaults_to_the_app_name():
+    event = parse("sonarr", {"eventType": "Health", "level": "Notice"})
+    assert (event.title, event.media["level"]) == ("Sonarr health notice", "info")
+    assert "instance" not in event.media
+
+
+def test_health_level_as_enum_number():
+    assert parse("lidarr", {"eventType": "Health", "level": 2}).title == "Lidarr health warning"
+
+
+def test_application_update():
+    body = {"eventType": "ApplicationUpdate", "instanceName": "Radarr 4K", "previousVersion": "5.14.0.9383",
+            "newVersion": "5.15.1.9463", "message": "Radarr updated from 5.14.0.9383 to 5.15.1.9463"}
+    event = parse("radarr", body)
+    assert (event.kind, event.title, event.paths) == ("app_update", "Radarr 4K updated to 5.15.1.9463", ())
+    assert event.media["update"] == {"previous_version": "5.14.0.9383", "new_version": "5.15.1.9463",
+                                     "message": "Radarr updated from 5.14.0.9383 to 5.15.1.9463"}
+    assert event.media["level"] == "info"
+
+
+def test_manual_interaction_is_a_warning():
+    event = parse("radarr", {"eventType": "ManualInteractionRequired",
+                             "movie": {"title": "Arrival", "year": 2016, "folderPath": "/m/Arrival (2016)"}})
+    assert (event.kind, event.title, event.media["level"]) == ("manual_interaction", "Arrival (2016)", "warning")
+
+
+def test_unknown_event_type_is_accepted_in_lower_case():
+    body = load("radarr-download.json") | {"eventType": "MovieSomethingNew"}
+    event = parse("radarr", body)
+    assert (event.kind, event.title, event.media["level"]) == ("moviesomethingnew", "Arrival (2016)", "info")
+
+
+def test_unknown_event_type_without_media_names_the_instance():
+    event = parse("lidarr", {"eventType": "DownloadFailure", "instanceName": "Lidarr FLAC"})
+    assert (event.kind, event.title, event.paths) == ("downloadfailure", "Lidarr FLAC DownloadFailure", ())
+
+
+def test_test_without_media_is_named_after_the_instance():
+    for app, name in [("radarr", "Radarr"), ("sonarr", "Sonarr"), ("lidarr", "Lidarr"), ("readarr", "Readarr")]:
+        event = parse(app, {"eventType": "Test"})
+        assert (event.kind, event.title, event.paths) == ("test", f"{name} test", ())
+
+
+# ---- titles and paths ------------------------------------------------------------------------
+
+def test_radarr_year_zero_or_absent_is_left_out():
+    assert parse("radarr", {"eventType": "Grab", "movie": {"title": "Arrival", "year": 0}}).title == "Arrival"
+    event = parse("radarr", {"eventType": "Grab", "movie": {"title": "Arrival"}})
+    assert event.title == "Arrival"
+    assert "year" not in event.media
+
+
+def test_radarr_older_sender_with_movie_path():
+    event = parse("radarr", {"eventType": "Download", "movie": {"title": "Heat", "year": 1995, "path": "/m/Heat"}})
+    assert event.paths == ("/m/Heat",)
+
+
+SERIES = {"title": "Severance", "year": 2022, "path": "/tv/Severance", "tvdbId": 371980}
+
+
+def episode(season: int, number: int, title: str = "") -> dict:
+    return {"seasonNumber": season, "episodeNumber": number, "title": title}
+
+
+def test_sonarr_several_episodes_of_one_season():
+    body = {"eventType": "Download", "series": SERIES,
+            "episodes": [episode(2, 5, "e"), episode(2, 3, "c"), episode(2, 4, "d")],
+            "episodeFile": {"relativePath": "Season 02/Severance - S02E03-E05.mkv", "size": 3}}
+    event = parse("sonarr", body)
+    assert event.title == "Severance S02E03–E05"
+    assert event.paths == ("/tv/Severance/Season 02",)
+    assert event.media["episodes"] == [{"season": 2, "episode": 3, "title": "c"},
+                                       {"season": 2, "episode": 4, "title": "d"},
+                                       {"season": 2, "episode": 5, "title": "e"}]
+
+
+def test_sonarr_two_files_of_one_season_give_one_path():
+    body = {"eventType": "Download", "series": SERIES, "episodes": [episode(2, 3), episode(2, 4)],
+            "episodeFiles": [{"relativePath": "Season 02/a.mkv", "size": 10},
+                             {"relativePath": "Season 02/b.mkv", "size": 20}]}
+    event = parse("sonarr", body)
+    assert event.paths == ("/tv/Severance/Season 02",)
+    assert event.media["size"] == 30
+
+
+def test_sonarr_episodes_of_two_seasons_give_two_paths():
+    body = {"eventType": "Download", "series": SERIES, "episodes": [episode(1, 9), episode(2, 1)],
+            "episodeFiles": [{"relativePath": "Season 01/a.mkv"}, {"relativePath": "Season 02/b.mkv"}]}
+    event = parse("sonarr", body)
+    assert event.paths == ("/tv/Severance/Season 01", "/tv/Severance/Season 02")
+    assert event.title == "Severance S01E09–S02E01"
+
+
+def test_sonarr_file_without_folder_gives_the_series_folder():
+    body = {"eventType": "EpisodeFileDelete", "series": SERIES, "episodes": [episode(1, 1, "Good News About Hell")],
+            "episodeFile": {"relativePath": "Severance - S01E01.mkv"}}
+    event = parse("sonarr", body)
+    assert (event.kind, event.title, event.paths) == ("file_delete", "Severance S01E01 · Good News About Hell",
+                                                      ("/tv/Severance",))
+
+
+def test_sonarr_windows_paths_keep_their_separator():
+    body = {"eventType": "Download", "series": {"title": "X", "path": "D:\\TV\\X"}, "episodes": [episode(1, 1)],
+            "episodeFile": {"relativePath": "Season 01\\X - S01E01.mkv"}}
+    assert parse("sonarr", body).paths == ("D:\\TV\\X\\Season 01",)
+
+
+@pytest.mark.parametrize("event_type, kind", [("SeriesAdd", "added"), ("SeriesDelete", "delete")])
+def test_sonarr_series_level_events(event_type, kind):
+    event = parse("sonarr", {"eventType": event_type, "series": SERIES, "deletedFiles": True})
+    assert (event.kind, event.title, event.paths) == (kind, "Severance (2022)", ("/tv/Severance",))
+    assert event.media["media_type"] == "series"
+    assert "episodes" not in event.media
+
+
+def test_sonarr_rename_as_sonarr_sends_it_without_episodes():
+    body = {"eventType": "Rename", "series": SERIES,
+            "renamedEpisodeFiles": [{"relativePath": "Season 01/new.mkv", "previousRelativePath": "Season 01/old.mkv"}]}
+    event = parse("sonarr", body)
+    assert (event.kind, event.title, event.paths) == ("rename", "Severance (2022)", ("/tv/Severance",))
+
+
+def test_sonarr_upgrade_lists_replaced_files():
+    body = {"eventType": "Download", "isUpgrade": True, "series": SERIES, "episodes": [episode(1, 1)],
+            "episodeFile": {"relativePath": "Season 01/new.mkv", "quality": "WEBDL-2160p", "size": 9},
+            "deletedFiles": [{"relativePath": "Season 01/old.mkv", "path": "/tv/Severance/Season 01/old.mkv",
+                              "quality": "HDTV-720p", "size": 4}]}
+    event = parse("sonarr", body)
+    assert (event.kind, event.media["level"]) == ("upgrade", "success")
+    assert event.media["replaced"] == [{"quality": "HDTV-720p", "size": 4, "path": "/tv/Severance/Season 01/old.mkv"}]
+
+
+def test_lidarr_without_album_and_grab_with_albums():
+    artist = {"name": "Radiohead", "path": "/music/Radiohead", "mbId": "a74b"}
+    assert parse("lidarr", {"eventType": "ArtistAdd", "artist": artist}).title == "Radiohead"
+    grab = {"eventType": "Grab", "artist": artist,
+            "albums": [{"title": "Kid A", "releaseDate": "2000-10-02T00:00:00Z"}],
+            "release": {"quality": "FLAC", "size": 512, "indexer": "RED", "releaseGroup": "G"}}
+    event = parse("lidarr", grab)
+    assert (event.kind, event.title, event.paths) == ("grab", "Radiohead · Kid A (2000)", ("/music/Radiohead",))
+    assert (event.media["quality"], event.media["size"], event.media["indexer"]) == ("FLAC", 512, "RED")
+
+
+def test_lidarr_upgrade():
+    body = load("lidarr-download.json") | {
+        "isUpgrade": True, "deletedFiles": [{"path": "/data/media/music/Radiohead/OK Computer (1997)/01.mp3",
+                                             "quality": "MP3-320", "size": 9}]}
+    event = parse("lidarr", body)
+    assert event.kind == "upgrade"
+    assert event.media["replaced"] == [{"quality": "MP3-320", "size": 9,
+                                        "path": "/data/media/music/Radiohead/OK Computer (1997)/01.mp3"}]
+
+
+def test_readarr_without_book():
+    event = parse("readarr", {"eventType": "AuthorDelete", "author": {"name": "Le Guin", "path": "/b/Le Guin"},
+                              "deletedFiles": False})
+    assert (event.kind, event.title, event.paths) == ("delete", "Le Guin", ("/b/Le Guin",))
+
+
+# ---- malformed bodies ------------------------------------------------------------------------
+
+def radarr_download(**changes) -> dict:
+    body = load("radarr-download.json")
+    body.update(changes)
+    return body
+
+
+def sonarr_download(**changes) -> dict:
+    body = load("sonarr-download.json")
+    body.update(changes)
+    return body
+
+
+@pytest.mark.parametrize("app, body, message", [
+    ("radarr", {k: v for k, v in load("radarr-download.json").items() if k != "eventType"},
+     "field 'eventType': expected an event name such as \"Download\", got nothing"),
+    ("radarr", radarr_download(eventType=5), "field 'eventType': expected an event name such as \"Download\", got a number"),
+    ("radarr", radarr_download(eventType=""), "field 'eventType': "),
+    ("radarr", radarr_download(eventType="Two Words"), "field 'eventType': "),
+    ("radarr", radarr_download(movie=None), "field 'movie': expected an object, got null"),
+    ("radarr", {k: v for k, v in load("radarr-download.json").items() if k != "movie"},
+     "field 'movie': expected an object, got nothing"),
+    ("radarr", radarr_download(movie="Arrival"), "field 'movie': expected an object, got a string"),
+    ("radarr", radarr_download(movie={"title": "Arrival", "year": 2016, "folderPath": 5}),
+     "field 'movie.folderPath': expected a string, got a number"),
+    ("radarr", radarr_download(movie={"title": "Arrival", "year": "2016"}),
+     "field 'movie.year': expected a whole number, got a string"),
+    ("radarr", radarr_download(movie={"title": ["Arrival"]}), "field 'movie.title': expected a string, got an array"),
+    ("radarr", radarr_download(movieFile={"size": "30 GB"}), "field 'movieFile.size': expected a whole number, got a string"),
+    ("radarr", radarr_download(movieFile={"size": 1.5}), "field 'movieFile.size': expected a whole number, got 1.5"),
+    ("radarr", radarr_download(isUpgrade="yes"), "field 'isUpgrade': expected true or false, got a string"),
+    ("radarr", radarr_download(isUpgrade=True, deletedFiles="old.mkv"),
+     "field 'deletedFiles': expected an array of objects, got a string"),
+    ("radarr", radarr_download(release=[]), "field 'release': expected an object, got an array"),
+    ("radarr", radarr_download(instanceName=7), "field 'instanceName': expected a string, got a number"),
+    ("radarr", {"eventType": "Health", "level": True}, "field 'level': expected a string, got a boolean"),
+    ("sonarr", sonarr_download(episodes="S02E03"), "field 'episodes': expected an array of objects, got a string"),
+    ("sonarr", sonarr_download(episodes=None), "field 'episodes': expected an array of objects, got null"),
+    ("sonarr", sonarr_download(episodes=["S02E03"]), "field 'episodes[0]': expected an object, got a string"),
+    ("sonarr", sonarr_download(episodes=[{"seasonNumber": 2}]),
+     "field 'episodes[0].episodeNumber': expected a whole number, got nothing"),
+    ("sonarr", sonarr_download(series=None), "field 'series': expected an object, got null"),
+    ("sonarr", sonarr_download(series={"title": "Severance", "path": 1}), "field 'series.path': expected a string"),
+    ("sonarr", sonarr_download(episodeFile={"relativePath": {}}),
+     "field 'episodeFile.relativePath': expected a string, got an object"),
+    ("sonarr", {"eventType": "SeriesAdd"}, "field 'series': expected an object, got nothing"),
+    ("lidarr", {"eventType": "Download", "album": {"title": "OK Computer"}}, "field 'artist': expected an object"),
+    ("lidarr", {"eventType": "Grab", "artist": {"name": "R"}, "albums": {"title": "x"}},
+     "field 'albums': expected an array of objects, got an object"),
+    ("readarr", {"eventType": "BookFileDelete", "author": None}, "field 'author': expected an object, got null"),
+    ("readarr", {"eventType": "Download", "author": {"name": "A", "path": False}},
+     "field 'author.path': expected a string, got a boolean"),
+])
+def test_malformed_bodies_raise_bad_payload_naming_the_field(app, body, message):
+    with pytest.raises(BadPayload) as info:
+        parse(app, body)
+    assert str(info.value).startswith(message)
+    assert (info.value.status, info.value.code) == (422, "invalid_payload")
+
+
+# ---- never anything but an Event or BadPayload ------------------------------------------------
+
+json_scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                | st.text(max_size=12))
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=16)
+event_types = st.sampled_from(["Test", "Grab", "Download", "Rename", "MovieDelete", "SeriesAdd", "ArtistAdd",
+                               "AuthorAdded", "BookFileDelete", "EpisodeFileDelete", "Health",
+                               "HealthRestored", "ApplicationUpdate", "ManualInteractionRequired",
+                               "AlbumDownload", "Retag", "Whatever"]) | json_values
+field_names = st.sampled_from(["eventType", "movie", "series", "episodes", "episodeFile", "episodeFiles",
+                               "artist", "album", "albums", "author", "book", "books", "trackFiles",
+                               "bookFiles", "release", "movieFile", "isUpgrade", "deletedFiles", "level",
+                               "instanceName", "applicationUrl", "newVersion"]) | st.text(max_size=8)
+
+
+def check(app: str, body: dict) -> None:
+    try:
+        event = parse(app, body)
+    except BadPayload as exc:
+        assert str(exc).startswith("field '")
+        return
+    assert isinstance(event, Event)
+    assert isinstance(event.kind, str) and event.kind == event.kind.lower()
+    assert isinstance(event.title, str) and event.title == event.title.strip() and event.title
+    assert isinstance(event.paths, tuple) and all(isinstance(p, str) and p for p in event.paths)
+    json.dumps(event.media)
+    assert event.media["level"] in ("info", "success", "warning", "failure")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(PARSERS)), st.dictionaries(field_names, json_values, max_size=8), event_types)
+def test_any_json_object_gives_an_event_or_bad_payload(app, body, event_type):
+    check(app, body)
+    check(app, body | {"eventType": event_type})
+
+
+def key_paths(value, prefix=()):
+    """Every (path to a container, key) in a JSON value, depth first."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield prefix, key
+            yield from key_paths(inner, prefix + (key,))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield prefix, i
+            yield from key_paths(inner, prefix + (i,))
+
+
+def container(value, path):
+    for step in path:
+        value = value[step]
+    return value
+
+
+ARR_FIXTURES = sorted(EXPECTED)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(ARR_FIXTURES), st.data())
+def test_damaged_fixtures_give_an_event_or_bad_payload(name, data):
+    body = copy.deepcopy(load(name))
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        spots = list(key_paths(body))
+        if not spots:
+            break
+        path, key = data.draw(st.sampled_from(spots))
+        try:
+            parent = container(body, path)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change removed or replaced this spot
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[key]
+        else:
+            parent[key] = data.draw(json_values)
+    check(name.split("-")[0], body)
