@@ -243,3 +243,46 @@ def test_services_add_then_test_against_jellyfin_running_and_stopped(tmp_path: P
     assert JELLYFIN_KEY not in tested.stdout + tested.stderr
     job = cli_json("jobs", "list", "--service", "jf", config=config, env=env)[0]
     assert job["state"] == "dead" and job["attempts"] == 1        # a test is never retried later
+
+
+def test_named_instances_two_servers_of_a_type_and_no_secret_anywhere(tmp_path: Path, daemons: DaemonFactory,
+                                                                     servers) -> None:
+    kodi, jellyfin, emby, plex, smtp = servers
+    second = JellyfinServer()
+    try:
+        config = media_config(tmp_path / "config.toml", *servers)
+        config.write_text(config.read_text() + f"""
+[services.jellyfin-2]
+type = "jellyfin"
+url = "{second.url}"
+api_key = "{JELLYFIN_KEY}"
+scan_delay = "200ms"
+
+[sources.radarr4k]
+type = "radarr"
+token = "radarr4k-secret-token"
+""")
+        daemon = daemons.start(config)
+        refused = daemon.post("/webhooks/radarr4k", fixture("radarr-upgrade"))
+        assert refused.status_code == 401
+        answer = daemon.post("/webhooks/radarr4k", fixture("radarr-upgrade"),
+                             headers={"Authorization": "Bearer radarr4k-secret-token"})
+        assert answer.status_code == 202
+        event = settled(daemon, answer.json()["event_id"])
+        assert (event["source"], event["source_type"]) == ("radarr4k", "radarr")
+        assert jellyfin.updates == [("/media/movies/Blade Runner 2049 (2017)", "Modified")]
+        assert second.updates == [("/data/media/movies/Blade Runner 2049 (2017)", "Modified")]   # no path_map
+        outputs = [daemon.log()]
+        for args in (("services", "list", "--json"), ("config", "show"), ("events", "show", str(event["id"]), "--json")):
+            result = run_cli(*args, config=config, env=daemon.env)
+            assert result.returncode == 0, result.stderr
+            outputs += [result.stdout, result.stderr]
+        for job in event["jobs"]:
+            outputs.append(run_cli("jobs", "show", str(job["id"]), "--json", config=config, env=daemon.env).stdout)
+        assert daemon.stop() == 0
+        outputs.append(daemon.log())
+        for text in outputs:
+            for secret in (KODI_PASSWORD, JELLYFIN_KEY, EMBY_KEY, PLEX_TOKEN, "radarr4k-secret-token"):
+                assert secret not in text, (secret, text[:400])
+    finally:
+        second.stop()
