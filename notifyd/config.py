@@ -32,6 +32,7 @@ class ServerConfig:
     token: str | None = None
     max_body: int = 1024 * 1024
     dedupe_window: float = 3600.0
+    protect_metrics: bool = False
 
     @property
     def listen(self) -> str:
@@ -270,13 +271,14 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         if name not in ("server", "store", "worker", "sources", "services"):
             raise r.error(name, "unknown section (expected server, store, worker, sources or services)")
 
-    s = r.table(data.get("server", {}), "server", ("listen", "token", "max_body", "dedupe_window"))
+    s = r.table(data.get("server", {}), "server", ("listen", "token", "max_body", "dedupe_window", "protect_metrics"))
     host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
     server = ServerConfig(
         host=host, port=port,
         token=r.get(s, "server", "token", _secret_string, None),
         max_body=r.get(s, "server", "max_body", parse_size, 1024 * 1024),
         dedupe_window=r.get(s, "server", "dedupe_window", parse_duration, 3600.0),
+        protect_metrics=r.get(s, "server", "protect_metrics", _bool, False),
     )
 
     st = r.table(data.get("store", {}), "store", ("path", "synchronous", "keep_succeeded", "keep_dead"))

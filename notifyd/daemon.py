@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,13 @@ from notifyd.errors import ConfigError, ListenError, StoreUnavailable
 from notifyd.ingest import IngestWriter
 from notifyd.lock import ServeLock
 from notifyd.logs import Redactor, setup_logging
+from notifyd.metrics import Metrics
 from notifyd.queue import JobQueue
+from notifyd.retention import FIRST_AFTER as RETENTION_FIRST_AFTER
+from notifyd.retention import schedule_retention
+from notifyd.sd_notify import SystemdNotifier
 from notifyd.store import Store
+from notifyd.supervisor import Supervisor
 from notifyd.webhook import ListenerDeps, create_app
 from notifyd.worker import WorkerPool
 
@@ -81,6 +87,16 @@ def quiet_server(config: "uvicorn.Config") -> "uvicorn.Server":
     return Server(config)
 
 
+def _announce_ready(server: "uvicorn.Server", notifier: SystemdNotifier, supervisor: Supervisor,
+                    config: Config) -> None:
+    """READY=1 once uvicorn serves the bound socket (the store is already open), then supervise."""
+    while not server.started and not server.should_exit:
+        time.sleep(0.01)
+    if server.started:
+        notifier.ready(f"listening on {config.server.listen}")
+        supervisor.start()
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """The listening socket, bound before anything is announced as ready."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -134,8 +150,6 @@ def serve(options: ServeOptions) -> int:
         if recovered:
             log.warning("%d job(s) left running by a previous process are queued again", recovered)
 
-        pool = WorkerPool(store, holder, config.worker.threads, redact).start()
-        writer = IngestWriter(store, holder, on_commit=pool.notify).start()
         read_conn: dict[str, object] = {}
 
         def read_db():
@@ -143,8 +157,14 @@ def serve(options: ServeOptions) -> int:
                 read_conn["db"] = store.connect()
             return read_conn["db"]
 
+        metrics = Metrics(read_db)
+        pool = WorkerPool(store, holder, config.worker.threads, redact, observe=metrics.observe_outcome).start()
+        writer = IngestWriter(store, holder, on_commit=pool.notify).start()
+        db = store.connect()
+        schedule_retention(db, delay=RETENTION_FIRST_AFTER)
+        db.close()
         app = create_app(ListenerDeps(config=holder, writer=writer, read_db=read_db,
-                                      config_state=lambda: holder.state))
+                                      config_state=lambda: holder.state, metrics=metrics))
         server = quiet_server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
             loop="auto", http="auto", server_header=False, date_header=False))
@@ -152,8 +172,15 @@ def serve(options: ServeOptions) -> int:
         watcher = ConfigWatcher(holder, config.path).start() if config.path else None
         log.info("notifyd %s listening on http://%s (store %s, %d worker threads, %d services)",
                  __version__, config.server.listen, store.path, config.worker.threads, len(config.services))
+        notifier = SystemdNotifier()
+        supervisor = Supervisor(notifier, {"delivery workers": pool.alive, "ingest writer": writer.alive})
+        server_started = threading.Thread(target=_announce_ready, args=(server, notifier, supervisor, config),
+                                          name="notifyd-ready", daemon=True)
+        server_started.start()
         if not stop_requested.is_set():
             server.run(sockets=[sock])
+        notifier.stopping()
+        supervisor.stop()
 
         log.info("stopping: no new events; waiting up to %ds for running jobs", int(SHUTDOWN_GRACE))
         writer.stop()

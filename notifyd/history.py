@@ -53,10 +53,13 @@ def job_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+DELIVERIES = "kind != 'maintenance'"      # what queue depth and listings count by default
+
+
 def list_jobs(db: sqlite_utils.Database, state: str | None = None, service: str | None = None,
-              limit: int = 50) -> list[dict[str, Any]]:
-    """The newest jobs first, optionally of one state and one service."""
-    where, params = [], []
+              limit: int = 50, include_maintenance: bool = False) -> list[dict[str, Any]]:
+    """The newest jobs first, optionally of one state and one service; maintenance jobs on request."""
+    where, params = ([] if include_maintenance else [DELIVERIES]), []
     if state:
         where.append("state = ?")
         params.append(state)
@@ -141,8 +144,9 @@ def list_events(db: sqlite_utils.Database, source: str | None = None, kind: str 
 def queue_depth(db: sqlite_utils.Database, now: float) -> dict[str, Any]:
     """Counts of queued, running and dead jobs and the age of the oldest due queued job."""
     counts = {state: n for state, n in db.conn.execute(
-        "SELECT state, count(*) FROM jobs WHERE state IN ('queued', 'running', 'dead') GROUP BY state")}
-    oldest = db.conn.execute("SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at <= ?",
+        f"SELECT state, count(*) FROM jobs WHERE state IN ('queued', 'running', 'dead') AND {DELIVERIES} "
+        "GROUP BY state")}
+    oldest = db.conn.execute(f"SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at <= ? AND {DELIVERIES}",
                              (now,)).fetchone()[0]
     return {"queued": counts.get("queued", 0), "running": counts.get("running", 0),
             "dead": counts.get("dead", 0),
@@ -151,15 +155,15 @@ def queue_depth(db: sqlite_utils.Database, now: float) -> dict[str, Any]:
 
 def stats(db: sqlite_utils.Database, now: float) -> dict[str, Any]:
     """One screen of numbers: jobs by state, by service and state, the last hour, dead jobs."""
-    by_state = {s: n for s, n in db.conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")}
+    by_state = {s: n for s, n in db.conn.execute(f"SELECT state, count(*) FROM jobs WHERE {DELIVERIES} GROUP BY state")}
     by_service: dict[str, dict[str, int]] = {}
     for service, state, n in db.conn.execute(
-            "SELECT service, state, count(*) FROM jobs GROUP BY service, state ORDER BY service"):
+            f"SELECT service, state, count(*) FROM jobs WHERE {DELIVERIES} GROUP BY service, state ORDER BY service"):
         by_service.setdefault(service, {})[state] = n
     hour = now - 3600
     events_hour = db.conn.execute("SELECT count(*) FROM events WHERE received_at >= ?", (hour,)).fetchone()[0]
     finished_hour = {s: n for s, n in db.conn.execute(
-        "SELECT state, count(*) FROM jobs WHERE finished_at >= ? GROUP BY state", (hour,))}
+        f"SELECT state, count(*) FROM jobs WHERE finished_at >= ? AND {DELIVERIES} GROUP BY state", (hour,))}
     dead = [job_view(r) for r in db.query("SELECT * FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT 10")]
     return {"jobs": by_state, "services": by_service, "queue": queue_depth(db, now),
             "last_hour": {"events": events_hour, "jobs_finished": finished_hour},

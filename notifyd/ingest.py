@@ -115,6 +115,9 @@ class IngestWriter:
         self._queue.put(item)
         return item.future
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Commit what is waiting, then end the thread."""
         self._stopped = True

@@ -84,6 +84,10 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (job_id, event_id)
         )""",
         "CREATE INDEX job_events_event ON job_events(event_id)",
+        # Collapsing is decided when a job is enqueued; a uniqueness constraint would instead make
+        # requeueing a job (lease expired, `jobs retry`) fail whenever a twin is already queued.
+        "DROP INDEX jobs_unique",
+        "CREATE INDEX jobs_unique_key ON jobs(unique_key) WHERE state = 'queued' AND unique_key IS NOT NULL",
     ],
 ]
 

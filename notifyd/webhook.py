@@ -15,7 +15,7 @@ from typing import Any, Callable, TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from notifyd import __version__
@@ -26,6 +26,7 @@ from notifyd.errors import (BadRequest, BadToken, NotFound, NotifydError, Payloa
                             UnknownSource, UnsupportedMedia, WebhookError)
 from notifyd.history import queue_depth, show_event
 from notifyd.ingest import IngestResult, IngestWriter
+from notifyd.metrics import CONTENT_TYPE, Metrics
 from notifyd.sources import SOURCE_TYPES
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class ListenerDeps:
     read_db: Callable[[], sqlite_utils.Database]
     config_state: Callable[[], ConfigState]
     clock: Callable[[], float] = time.time
+    metrics: Metrics | None = None
 
 
 def error_response(status: int, code: str, detail: str) -> JSONResponse:
@@ -145,6 +147,8 @@ def create_app(deps: ListenerDeps) -> Starlette:
                or "sha256:" + hashlib.sha256(raw).hexdigest())
         result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key))
         if not result.duplicate:
+            if deps.metrics is not None:
+                deps.metrics.observe_event(name, result.kind)
             log.info("event %d from %s: %s %r, %d job(s)", result.event_id, name, result.kind,
                      event.title[:80], len(result.jobs))
         status = 200 if result.duplicate or result.kind == "test" else 202
@@ -175,6 +179,14 @@ def create_app(deps: ListenerDeps) -> Starlette:
                 "config": {"state": state.state, "error": state.error}}
         return JSONResponse(body, status_code=200 if writable else 503)
 
+    async def metrics(request: Request) -> Response:
+        config = deps.config()
+        if config.server.protect_metrics:
+            check_token(config.server.token, request)
+        if deps.metrics is None:
+            raise NotFound("metrics are not collected here")
+        return Response(deps.metrics.render(), media_type=CONTENT_TYPE)
+
     async def webhook_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WebhookError)
         if exc.status >= 400:
@@ -203,6 +215,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
         Route("/webhooks/{source}", receive_webhook, methods=["POST"]),
         Route("/events/{event_id}", get_event, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={
         WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable,

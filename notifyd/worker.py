@@ -20,6 +20,9 @@ from notifyd.errors import DeliveryError, NotFound, PermanentError, StoreUnavail
 from notifyd.history import load_event
 from notifyd.logs import Redactor
 from notifyd.queue import Claim, JobQueue, Outcome
+from notifyd.retention import EVERY as RETENTION_EVERY
+from notifyd.retention import KIND as RETENTION_KIND
+from notifyd.retention import retention_detail, schedule_retention
 from notifyd.store import Store
 from notifyd.units import format_duration
 
@@ -44,15 +47,36 @@ class ChannelCache:
         return cached[1]
 
 
+Observer = Callable[[str, str, "float | None"], None]     # service, outcome, seconds
+
+
+def _ignore(service: str, outcome: str, seconds: float | None) -> None:
+    pass
+
+
+def run_maintenance(claim: Claim, queue: JobQueue, config: Config) -> Outcome:
+    """The retention job: purge in bounded batches, record what it removed, schedule the next run."""
+    started = time.monotonic()
+    purged = queue.purge_by_retention(config.store.keep_succeeded, config.store.keep_dead)
+    outcome = queue.succeed(claim, retention_detail(purged, config.store.keep_succeeded, config.store.keep_dead))
+    schedule_retention(queue.db, delay=RETENTION_EVERY)
+    log.info("job %d retention: purged %d finished job(s) in %s", claim.job.id, purged,
+             format_duration(time.monotonic() - started))
+    return outcome
+
+
 def deliver_claim(claim: Claim, queue: JobQueue, config: Config, channels: ChannelCache,
-                  redact: Redactor) -> Outcome:
+                  redact: Redactor, observe: Observer = _ignore) -> Outcome:
     """Run one claimed job to an outcome and record it: sent, retry, dead or skipped."""
     job = claim.job
+    if job.kind == RETENTION_KIND:
+        return run_maintenance(claim, queue, config)
     service = config.services.get(job.service)
     if service is None or not service.enabled:
         reason = "service removed from the config" if service is None else "service disabled"
         outcome = queue.skip(claim, reason)
         log.info("job %d %s skipped: %s", job.id, job.service, reason)
+        observe(job.service, "skipped", None)
         return outcome
     started = time.monotonic()
     try:
@@ -69,13 +93,17 @@ def deliver_claim(claim: Claim, queue: JobQueue, config: Config, channels: Chann
         log.exception("job %d %s: unexpected error", job.id, job.service)
         error = TransientError(f"internal error: {type(exc).__name__}: {exc}")
     else:
+        elapsed = time.monotonic() - started
         outcome = queue.succeed(claim, redact(detail))
         log.info("job %d %s attempt %d/%d sent (%s)", job.id, job.service, outcome.attempt,
-                 outcome.max_attempts, format_duration(time.monotonic() - started))
+                 outcome.max_attempts, format_duration(elapsed))
+        observe(job.service, "succeeded", elapsed)
         return outcome
+    elapsed = time.monotonic() - started
     error.error = redact(error.error)
     error.detail = redact(error.detail)
     outcome = queue.fail(claim, error)
+    observe(job.service, {"queued": "retry"}.get(outcome.state, outcome.state), elapsed)
     if outcome.state == "queued":
         log.warning("job %d %s attempt %d/%d failed: %s, retry in %s", job.id, job.service, outcome.attempt,
                     outcome.max_attempts, error.error, format_duration(outcome.retry_in or 0))
@@ -91,8 +119,9 @@ class WorkerPool:
     """N delivery threads and one lease keeper, woken by `notify` or by the clock."""
 
     def __init__(self, store: Store, config: Callable[[], Config], threads: int, redact: Redactor,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, observe: Observer = _ignore) -> None:
         self.store = store
+        self.observe = observe
         self.config = config
         self.redact = redact
         self.clock = clock
@@ -123,6 +152,10 @@ class WorkerPool:
         with self._cond:
             self._signal += 1
             self._cond.notify_all()
+
+    def alive(self) -> bool:
+        """Every thread this pool started is still running (a dead one means a bug: let systemd restart us)."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     def running(self) -> list[Claim]:
         with self._running_lock:
@@ -179,7 +212,7 @@ class WorkerPool:
                     with self._running_lock:
                         self._running[claim.job.id] = claim
                     try:
-                        deliver_claim(claim, queue, config, channels, self.redact)
+                        deliver_claim(claim, queue, config, channels, self.redact, self.observe)
                     finally:
                         with self._running_lock:
                             self._running.pop(claim.job.id, None)

@@ -18,12 +18,13 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect and
 @app.command("list")
 def list_(state: Annotated[Optional[str], typer.Option("--state", help=f"One of: {', '.join(STATES)}.")] = None,
           service: Annotated[Optional[str], typer.Option("--service", help="Only this service's jobs.")] = None,
+          all_: Annotated[bool, typer.Option("--all", help="Include maintenance jobs (retention).")] = False,
           limit: LimitOption = 50, json: JsonOption = False, config: ConfigOption = None) -> None:
-    """List jobs, newest first."""
+    """List delivery jobs, newest first."""
     if state is not None and state not in STATES:
         raise fail(f"--state must be one of: {', '.join(STATES)}", 2)
     with cli_errors(), open_store(config) as (_, db):
-        jobs = list_jobs(db, state, service, limit)
+        jobs = list_jobs(db, state, service, limit, include_maintenance=all_)
     if json:
         print_json(jobs)
         return
