@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 STATES = ("queued", "running", "succeeded", "dead", "cancelled", "skipped")
 FINISHED = ("succeeded", "dead", "cancelled", "skipped")
 EXPIRY_CHECK_INTERVAL = 1.0
+PURGE_BATCH = 500           # about 5 ms of lock per batch on a small machine
+PURGE_PAUSE = 0.03
 _COLUMNS = ("id, event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
             "lease_until, unique_key, last_error, created_at, finished_at, payload")
 
@@ -285,9 +287,14 @@ class JobQueue:
         return [r[0] for r in self.db.conn.execute("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")]
 
     def purge(self, older_than: float, states: Sequence[str] = FINISHED, now: float | None = None,
-              batch: int = 1000, progress: Callable[[int], None] | None = None) -> int:
+              batch: int = PURGE_BATCH, progress: Callable[[int], None] | None = None,
+              pause: float = PURGE_PAUSE) -> int:
         """Delete finished jobs (and their attempts, and events left without jobs) that finished
-        more than `older_than` seconds ago, in batches so writers never wait long. Returns jobs deleted."""
+        more than `older_than` seconds ago. Returns jobs deleted.
+
+        Each batch is its own short transaction, and between batches the purge steps aside for
+        `pause` seconds: longer than SQLite's busy-handler sleeps (up to 25 ms early on), so a
+        waiting writer (ingest) gets the lock instead of being starved by back-to-back batches."""
         now = self.clock() if now is None else now
         cutoff = now - older_than
         marks = ",".join("?" for _ in states)
@@ -306,14 +313,17 @@ class JobQueue:
                 progress(len(ids))
             if len(ids) < batch:
                 break
+            time.sleep(pause)
         while True:
             with write(self.db):
                 deleted = self.db.conn.execute(
                     "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.received_at < ? "
-                    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id) LIMIT ?)",
+                    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM job_events l WHERE l.event_id = e.id) LIMIT ?)",
                     (cutoff, batch)).rowcount
             if deleted < batch:
                 break
+            time.sleep(pause)
         return total
 
     def purge_by_retention(self, keep_succeeded: float, keep_dead: float, now: float | None = None,
