@@ -43,6 +43,7 @@ class ServeOptions:
     listen: str | None = None
     threads: int | None = None
     log_format: str = "text"
+    watch: bool = True
 
 
 def effective_config(options: ServeOptions) -> Config:
@@ -169,7 +170,7 @@ def serve(options: ServeOptions) -> int:
             app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
             loop="auto", http="auto", server_header=False, date_header=False))
         servers.append(server)
-        watcher = ConfigWatcher(holder, config.path).start() if config.path else None
+        watcher = ConfigWatcher(holder, config.path).start() if config.path and options.watch else None
         log.info("notifyd %s listening on http://%s (store %s, %d worker threads, %d services)",
                  __version__, config.server.listen, store.path, config.worker.threads, len(config.services))
         notifier = SystemdNotifier()

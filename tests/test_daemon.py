@@ -321,14 +321,24 @@ def test_sigterm_gives_back_a_job_that_outlasts_the_grace(tmp_path: Path, daemon
     assert "given back unfinished" in daemon.log()
 
 
-def test_sighup_reloads_the_config(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver) -> None:
+def test_sighup_reloads_and_keeps_the_last_good_config(tmp_path: Path, daemons: DaemonFactory,
+                                                       receiver: Receiver) -> None:
     import signal
 
     config = write_config(tmp_path / "config.toml", receiver.json_url)
-    daemon = daemons.start(config)
+    daemon = daemons.start(config, args=("--no-watch",))        # only SIGHUP reloads here
+    config.write_text(config.read_text().replace('type = "apprise"', 'type = "apprise"\nenabled = false'))
+    time.sleep(1.5)
+    assert [j["service"] for j in daemon.post("/webhooks/generic", {"title": "a"}).json()["jobs"]] == ["sink"]
     daemon.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "config reloaded" in daemon.log(), 5, message="the reload after SIGHUP")
-    assert daemon.proc.poll() is None and daemon.get("/health").status_code == 200
+    wait_for(lambda: daemon.post("/webhooks/generic", {"title": f"b{time.monotonic()}"}).json()["jobs"] == [],
+             5, interval=0.1, message="the reload after SIGHUP")
+    config.write_text(config.read_text() + "\n[worker.oops]\n")
+    daemon.proc.send_signal(signal.SIGHUP)
+    health = wait_for(lambda: (lambda h: h if h["config"]["state"] == "error" else None)(daemon.get("/health").json()),
+                      5, message="the refused reload in /health")
+    assert "worker.oops" in health["config"]["error"] and daemon.get("/health").status_code == 200
+    assert daemon.post("/webhooks/generic", {"title": "c"}).json()["jobs"] == []    # still the last good config
     assert daemon.stop() == 0
 
 

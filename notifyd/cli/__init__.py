@@ -37,7 +37,9 @@ def serve(config: ConfigOption = None,
           listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT, overriding server.listen.")] = None,
           threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=64,
                                                          help="Worker threads, overriding worker.threads.")] = None,
-          log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text") -> None:
+          log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+          watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Reload the config when its file "
+                                              "changes (SIGHUP always reloads).")] = True) -> None:
     """Run the daemon: the HTTP listener and the delivery workers."""
     from notifyd.daemon import ServeOptions
     from notifyd.daemon import serve as run_daemon
@@ -45,7 +47,8 @@ def serve(config: ConfigOption = None,
     if log_format not in ("text", "json"):
         raise fail("--log-format must be text or json", 2)
     with cli_errors():
-        code = run_daemon(ServeOptions(config=config, listen=listen, threads=threads, log_format=log_format))
+        code = run_daemon(ServeOptions(config=config, listen=listen, threads=threads, log_format=log_format,
+                                       watch=watch))
     raise typer.Exit(code)
 
 
