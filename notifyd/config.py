@@ -491,8 +491,9 @@ def _http_url(value: Any) -> str:
         parts = urlsplit(value)
         if parts.scheme in ("http", "https") and parts.hostname:
             return value.rstrip("/")
-        # Echo what was written only when it cannot hold a password.
-        shown = f'"{value}"' if "@" not in value else "a URL with credentials in it"
+        # Echo what was written only when it cannot hold a credential.
+        shown = f'"{value}"' if "@" not in value and not url_secrets(value) and "?" not in value \
+            else "a URL with credentials in it (not shown)"
         raise ValueError(f"expected an http(s) URL such as \"http://host:port\", got {shown}")
     raise ValueError(f"expected an http(s) URL, got {_kind(value)}")
 

@@ -62,7 +62,7 @@ def refresh_jobs(event: Event, service: ServiceConfig) -> list[JobSpec]:
     change = CHANGE_OF_KIND.get(event.kind, "modified")
     delay = float(service.options.get("scan_delay", DEFAULT_SCAN_DELAY))
     return [JobSpec(service=service.name, kind="refresh", priority=service.priority, delay=delay,
-                    unique_key=f"refresh:{service.name}:{library}:{folder or '*'}",
+                    unique_key=f"refresh:{service.name}:{library}:{change}:{folder or '*'}",
                     payload={"path": folder, "library": library, "change": change})
             for folder in folders]
 
@@ -71,10 +71,15 @@ def map_path(path: str, mapping: Iterable[tuple[str, str]]) -> str:
     """Rewrite a sender's folder to the media server's view by the longest matching `from` prefix."""
     best = None
     for source, target in mapping:
-        if path == source or path.startswith(source.rstrip("/") + "/"):
-            if best is None or len(source) > len(best[0]):
-                best = (source, target)
+        root = source.rstrip("/\\")
+        if path == source or path == root or path.startswith(root + "/") or path.startswith(root + "\\"):
+            if best is None or len(root) > len(best[0]):
+                best = (root, target)
     if best is None:
         return path
-    rest = path[len(best[0]):].lstrip("/")
-    return best[1].rstrip("/") + "/" + rest if rest else best[1]
+    rest = path[len(best[0]):].lstrip("/\\")
+    target = best[1]
+    if target.startswith("/"):
+        rest = rest.replace("\\", "/")            # a Windows sender's folder, seen by a POSIX server
+    sep = "\\" if not target.startswith("/") and "\\" in target else "/"
+    return target.rstrip("/\\") + sep + rest if rest else target

@@ -94,7 +94,8 @@ def enqueue(db: sqlite_utils.Database, event_id: int | None, specs: Sequence[Job
     created = []
     for spec in specs:
         if spec.unique_key is not None:
-            row = conn.execute("SELECT id FROM jobs WHERE state = 'queued' AND unique_key = ?",
+            # Only into a twin that has not run yet: a scheduled retry may be hours away, or doomed.
+            row = conn.execute("SELECT id FROM jobs WHERE state = 'queued' AND unique_key = ? AND attempts = 0",
                                (spec.unique_key,)).fetchone()
             if row is not None:
                 if event_id is not None:

@@ -84,9 +84,11 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (job_id, event_id)
         )""",
         "CREATE INDEX job_events_event ON job_events(event_id)",
-        # Collapsing is decided when a job is enqueued; a uniqueness constraint would instead make
-        # requeueing a job (lease expired, `jobs retry`) fail whenever a twin is already queued.
-        "DROP INDEX jobs_unique",
+    ],
+    [
+        # Collapsing is decided when a job is enqueued; a uniqueness constraint instead made
+        # requeueing a job (a retry, an expired lease, `jobs retry`) fail whenever a twin was queued.
+        "DROP INDEX IF EXISTS jobs_unique",
         "CREATE INDEX jobs_unique_key ON jobs(unique_key) WHERE state = 'queued' AND unique_key IS NOT NULL",
     ],
 ]

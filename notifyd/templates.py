@@ -46,7 +46,7 @@ FALLBACK = ("{{ title or (source ~ ': ' ~ kind) }}", "{{ body or title or (sourc
 
 def filesize(value: Any) -> str:
     """Bytes as people read them: 29.3 GiB, 512 MiB; empty for nothing."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 2**63:
         return ""
     size = float(value)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -56,11 +56,31 @@ def filesize(value: Any) -> str:
     return ""
 
 
+MAX_OUTPUT = 64 * 1024          # a notification longer than this is a mistake, not a message
+MAX_EXPONENT = 64
+
+
 @lru_cache(maxsize=1)
 def _environment():
+    from jinja2.exceptions import SecurityError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(autoescape=False)
+    class LimitedSandbox(ImmutableSandboxedEnvironment):
+        """The immutable sandbox, plus bounds on `*` and `**`, the two ways one expression gets huge."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context, operator, left, right):
+            if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is over the limit of {MAX_EXPONENT}")
+            if operator == "*":
+                for seq, times in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
+                            and len(seq) * times > MAX_OUTPUT:
+                        raise SecurityError(f"repeating a value {times} times makes more than {MAX_OUTPUT} characters")
+            return super().call_binop(context, operator, left, right)
+
+    env = LimitedSandbox(autoescape=False)
     env.globals.clear()                       # nothing but the event's own fields
     env.filters["filesize"] = filesize
     return env
@@ -74,13 +94,28 @@ def _compile(source: str):
         return _environment().from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error on its line {exc.lineno}: {exc.message}") from None
+    except Exception as exc:                  # Jinja evaluates constants while it compiles
+        raise TemplateProblem(f"template cannot compile: {type(exc).__name__}") from None
+
+
+def _render(template, context: dict[str, Any]) -> str:
+    """Render, stopping at MAX_OUTPUT characters: a loop cannot build a message that eats memory."""
+    parts, size = [], 0
+    for chunk in template.generate(context):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise TemplateProblem(f"template output is over the limit of {MAX_OUTPUT} characters")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def check_template(source: str) -> None:
     """Compile and trial-render a template, so that config load reports what delivery would hit."""
     template = _compile(source)
     try:
-        template.render(_context(SAMPLE))
+        _render(template, _context(SAMPLE))
+    except TemplateProblem:
+        raise
     except Exception as exc:
         raise TemplateProblem(f"template cannot render: {type(exc).__name__}: {exc}") from None
 
@@ -100,8 +135,8 @@ def render(event: Event, overrides: Mapping[str, Mapping[str, str]] | None = Non
     chosen = dict(overrides.get(event.kind) or overrides.get("*") or {}) if overrides else {}
     context = _context(event)
     try:
-        title = _compile(chosen.get("title", default_title)).render(context)
-        body = _compile(chosen.get("body", default_body)).render(context)
+        title = _render(_compile(chosen.get("title", default_title)), context)
+        body = _render(_compile(chosen.get("body", default_body)), context)
     except TemplateProblem:
         raise
     except Exception as exc:

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from notifyd.backoff import RetryPolicy
 from notifyd.channels import CHANNEL_TYPES, load_channel
@@ -41,10 +41,24 @@ class ChannelCache:
         key = json.dumps([service.type, dict(service.options), timeout], sort_keys=True, default=str)
         cached = self._channels.get(service.name)
         if cached is None or cached[0] != key:
+            if cached is not None:
+                _close(cached[1])
             channel_class = load_channel(CHANNEL_TYPES[service.type])
             cached = (key, channel_class(service, timeout))
             self._channels[service.name] = cached
         return cached[1]
+
+    def keep_only(self, names: "Iterable[str]") -> None:
+        """Close the channels of services no longer configured (their connections, their sockets)."""
+        wanted = set(names)
+        for name in [n for n in self._channels if n not in wanted]:
+            _close(self._channels.pop(name)[1])
+
+
+def _close(channel: Channel) -> None:
+    close = getattr(channel, "close", None)
+    if close is not None:
+        close()
 
 
 Observer = Callable[[str, str, "float | None"], None]     # service, outcome, seconds
@@ -193,6 +207,7 @@ class WorkerPool:
 
     def _work(self) -> None:
         me = threading.current_thread().name
+        seen_config: Config | None = None
         db = None
         queue: JobQueue | None = None
         channels = ChannelCache()
@@ -202,6 +217,9 @@ class WorkerPool:
                 if db is None:
                     db = self.store.connect()
                 config = self.config()
+                if config is not seen_config:
+                    channels.keep_only(config.services)
+                    seen_config = config
                 queue = self._queue(db, config, queue)
                 claim = queue.claim(per_service=self.per_service)
                 if claim is not None:

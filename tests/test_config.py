@@ -511,3 +511,10 @@ def test_the_commented_service_examples_are_valid_when_uncommented():
     assert sorted(config.services) == ["discord", "jellyfin", "kodi", "plex"]
     assert config.services["kodi"].options["path_map"] == (("/data/media", "/storage/media"),)
     assert config.services["discord"].options["templates"]["download"]["title"] == "🎬 {{ title }}"
+
+
+def test_an_invalid_http_url_holding_a_token_is_not_echoed():
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"services": {"p": {"type": "plex", "url": "plex.lan:32400/?X-Plex-Token=SuperSecretPlexToken123",
+                                         "token": "t0k3n-value"}}}, path=None)
+    assert "SuperSecretPlexToken123" not in str(caught.value) and "services.p.url" in str(caught.value)

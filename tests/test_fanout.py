@@ -103,14 +103,14 @@ def test_a_refresh_per_folder_mapped_delayed_and_keyed():
                                           "/data/media/tv/Show/Season 03")), service)
     assert [j.payload["path"] for j in jobs] == ["/storage/media/tv/Show/Season 02", "/storage/media/tv/Show/Season 03"]
     assert all(j.delay == 30 and j.kind == "refresh" and j.priority == 3 for j in jobs)
-    assert jobs[0].unique_key == "refresh:jf:video:/storage/media/tv/Show/Season 02"
+    assert jobs[0].unique_key == "refresh:jf:video:created:/storage/media/tv/Show/Season 02"
     assert jobs[0].payload == {"path": "/storage/media/tv/Show/Season 02", "library": "video", "change": "created"}
 
 
 def test_no_folder_means_a_whole_library_refresh_and_music_is_audio():
     jobs = refresh_jobs(_arr_event(kind="delete", paths=(), media_type="music"), _refresher())
     assert len(jobs) == 1 and jobs[0].payload == {"path": None, "library": "audio", "change": "deleted"}
-    assert jobs[0].unique_key == "refresh:jf:audio:*" and jobs[0].delay == 10
+    assert jobs[0].unique_key == "refresh:jf:audio:deleted:*" and jobs[0].delay == 10
 
 
 def test_refreshers_skip_kinds_that_change_no_files_by_default():
@@ -131,4 +131,13 @@ def test_refreshers_skip_kinds_that_change_no_files_by_default():
 ])
 def test_map_path(path, expected):
     mapping = (("/data/media", "/storage"), ("/data/media/movies", "/storage/movies"), ("/data/media/tv", "/mnt/tv"))
+    assert map_path(path, mapping) == expected
+
+
+@pytest.mark.parametrize("path, mapping, expected", [
+    (r"D:\Media\Movies\X (2016)", ((r"D:\Media", "/storage/media"),), "/storage/media/Movies/X (2016)"),
+    ("/data/media/x", (("/data/media", r"E:\Media"),), r"E:\Media\x"),
+    ("/data/media", (("/data/media/", "/storage"),), "/storage"),
+])
+def test_map_path_across_windows_and_posix(path, mapping, expected):
     assert map_path(path, mapping) == expected

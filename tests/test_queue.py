@@ -309,3 +309,35 @@ def test_a_service_at_its_running_limit_is_passed_over(queue: JobQueue) -> None:
     assert queue.claim(per_service=2) is None
     queue.succeed(first)
     assert queue.claim(per_service=2).job.id == slow[2]
+
+
+def test_a_new_refresh_never_joins_a_retry_and_a_retry_can_requeue_beside_a_twin(queue: JobQueue, clock: Clock) -> None:
+    first = add(queue, spec(unique_key="kodi:/tv/s01"))[0]
+    claim = queue.claim()
+    twin = add(queue, spec(unique_key="kodi:/tv/s01", delay=10))[0]      # the first one is running
+    assert twin != first
+    assert queue.fail(claim, TransientError("HTTP 502")).state == "queued"   # requeued beside its twin
+    third = add(queue, spec(unique_key="kodi:/tv/s01", delay=10))[0]
+    assert third == twin                                  # joins the fresh twin, not the scheduled retry
+    assert state(queue, first)[:2] == ("queued", 1)
+    clock.now += 31
+    assert queue.recover() == 0 and queue.retry([first])[first].startswith("is queued")
+
+
+def test_an_old_file_with_the_unique_index_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    from notifyd import store as store_mod
+
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    for statements in store_mod.MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'jobs_unique'").fetchone()[0] == 1
+    conn.close()
+    Store(path).migrate()
+    names = {r[0] for r in Store(path).connect().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "jobs_unique" not in names and "jobs_unique_key" in names

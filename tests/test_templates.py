@@ -68,6 +68,9 @@ def test_overrides_by_kind_then_star():
 
 
 @pytest.mark.parametrize("source", ["{{ ''.__class__.__mro__ }}", "{{ range(3)|list }}",
+                                    "{{ 'x' * 10**8 }}", "{{ (10**5000)|string }}",
+                                    "{% for a in title %}{% for b in title %}{% for c in title %}{% for d in title %}"
+                                    "xxxx{% endfor %}{% endfor %}{% endfor %}{% endfor %}",
                                     "{{ media.update({'a': 1}) }}", "{{ cycler.__init__.__globals__ }}",
                                     "{% for x in %}"])
 def test_the_sandbox_refuses_what_a_template_must_not_do(source):
@@ -92,6 +95,7 @@ def test_templates_are_only_a_notification_key():
 
 
 @pytest.mark.parametrize("value, text", [(31457280000, "29.3 GiB"), (512, "512 B"), (2048, "2 KiB"),
-                                         (5 * 1024**2, "5.0 MiB"), (0, ""), (None, ""), ("12", ""), (True, "")])
+                                         (5 * 1024**2, "5.0 MiB"), (0, ""), (None, ""), ("12", ""), (True, ""),
+                                         (10**400, "")])
 def test_filesize(value, text):
     assert filesize(value) == text

@@ -173,3 +173,16 @@ def test_polling_moves_to_an_idle_worker_while_the_poller_is_busy(store: Store) 
     finally:
         slow.close()
         fast.close()
+
+
+def test_channel_cache_closes_what_the_config_no_longer_has() -> None:
+    cache = ChannelCache()
+    jf = parse_config({"services": {"jf": {"type": "jellyfin", "url": "http://127.0.0.1:9", "api_key": "k1"}}},
+                      path=None).services["jf"]
+    first = cache.get(jf, 5)
+    assert cache.get(jf, 5) is first
+    changed = replace(jf, options={**jf.options, "api_key": "k2"})
+    second = cache.get(changed, 5)
+    assert second is not first and first.client.is_closed and not second.client.is_closed
+    cache.keep_only([])
+    assert second.client.is_closed
