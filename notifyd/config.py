@@ -17,7 +17,7 @@ from notifyd.sources import SOURCE_TYPES
 from notifyd.units import parse_duration, parse_size
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
-SECRET_KEYS = frozenset({"token", "password", "api_key", "secret"})
+SECRET_KEYS = frozenset({"token", "password", "api_key", "secret", "callback_secret"})
 _SERVICE_COMMON = ("type", "enabled", "events", "priority")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _KIND = re.compile(r"^[a-z0-9_.:*-]{1,64}$")
@@ -67,6 +67,7 @@ class SourceConfig:
     name: str
     type: str
     token: str | None = None
+    secret: str | None = None          # whsec_…: bodies must carry a valid Standard Webhooks signature
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,14 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class RunsConfig:
+    """[runs]: how tracked runs' callbacks are signed, and whether they may go to private addresses."""
+
+    callback_secret: str | None = None
+    allow_private_callbacks: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole effective configuration; `path` is None when running on defaults."""
 
@@ -103,15 +112,17 @@ class Config:
     worker: WorkerConfig
     sources: Mapping[str, SourceConfig]
     services: Mapping[str, ServiceConfig]
+    runs: RunsConfig = field(default_factory=RunsConfig)
 
     def secrets(self) -> list[str]:
         """Every secret string in this config, for redaction; longest first."""
         found: set[str] = set()
         if self.server.token:
             found.add(self.server.token)
+        if self.runs.callback_secret:
+            found.add(self.runs.callback_secret)
         for source in self.sources.values():
-            if source.token:
-                found.add(source.token)
+            found.update(s for s in (source.token, source.secret) if s)
         for service in self.services.values():
             for key, value in service.options.items():
                 if key in SECRET_KEYS and isinstance(value, str):
@@ -268,8 +279,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
     """Validate a decoded TOML document into a Config; every unknown key is an error."""
     r = _Reader(path, text)
     for name in data:
-        if name not in ("server", "store", "worker", "sources", "services"):
-            raise r.error(name, "unknown section (expected server, store, worker, sources or services)")
+        if name not in ("server", "store", "worker", "sources", "services", "runs"):
+            raise r.error(name, "unknown section (expected server, store, worker, sources, services or runs)")
 
     s = r.table(data.get("server", {}), "server", ("listen", "token", "max_body", "dedupe_window", "protect_metrics"))
     host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
@@ -316,11 +327,12 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             raise r.error(key, "a source name takes letters, digits, '_', '-' and '.'")
         if name in SOURCE_TYPES:
             raise r.error(key, f"{name!r} is a built-in source; give the named instance another name")
-        t = r.table(table, key, ("type", "token"))
+        t = r.table(table, key, ("type", "token", "secret"))
         stype = r.get(t, key, "type", _choice(*sorted(SOURCE_TYPES)), None)
         if stype is None:
             raise r.error(f"{key}.type", f"missing (expected one of: {', '.join(sorted(SOURCE_TYPES))})")
-        sources[name] = SourceConfig(name=name, type=stype, token=r.get(t, key, "token", _secret_string, None))
+        sources[name] = SourceConfig(name=name, type=stype, token=r.get(t, key, "token", _secret_string, None),
+                                     secret=r.get(t, key, "secret", _webhook_secret, None))
 
     services: dict[str, ServiceConfig] = {}
     svc_tables = r.table(data.get("services", {}), "services", _AnyKey())
@@ -352,7 +364,12 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             options=options,
         )
 
-    return Config(path=path, server=server, store=store, worker=worker, sources=sources, services=services)
+    ru = r.table(data.get("runs", {}), "runs", ("callback_secret", "allow_private_callbacks"))
+    runs = RunsConfig(callback_secret=r.get(ru, "runs", "callback_secret", _webhook_secret, None),
+                      allow_private_callbacks=r.get(ru, "runs", "allow_private_callbacks", _bool, False))
+
+    return Config(path=path, server=server, store=store, worker=worker, sources=sources, services=services,
+                  runs=runs)
 
 
 class _AnyKey(frozenset):
@@ -540,5 +557,21 @@ def _templates(r: "_Reader", value: Any, key: str) -> dict[str, dict[str, str]]:
     return result
 
 
+def _webhook_secret(value: Any) -> str:
+    """A Standard Webhooks secret: whsec_ followed by base64 of at least 24 bytes."""
+    import base64
+    import binascii
+
+    if not isinstance(value, str) or not value.startswith("whsec_"):
+        raise ValueError("expected a Standard Webhooks secret starting with whsec_, got something else")
+    try:
+        raw = base64.b64decode(value[len("whsec_"):] + "==", validate=False)
+    except (binascii.Error, ValueError):
+        raise ValueError("expected whsec_ followed by base64, got something else") from None
+    if len(raw) < 24:
+        raise ValueError("expected a secret of at least 24 bytes after whsec_ (try: notifyd config secret)")
+    return value
+
+
 _FIELD_KINDS = {"apprise_url": _url, "http_url": _http_url, "string": _string, "secret": _secret_string,
-                "path": _path, "path_map": _path_map, "duration": parse_duration}
+                "path": _path, "path_map": _path_map, "duration": parse_duration, "webhook_secret": _webhook_secret}

@@ -21,15 +21,27 @@ class JobSpec:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-def plan_jobs(event: Event, services: Iterable[ServiceConfig],
-              only: Iterable[str] | None = None) -> list[JobSpec]:
+CALLBACK_SERVICE = "(callback)"      # a run's own callback URL: not a configured service
+RUN_FINALS = ("run.completed", "run.failed")
+
+
+def is_quiet(kind: str) -> bool:
+    """Kinds that are recorded but notify no one: a sender's test, a run's intermediate status."""
+    return kind == "test" or (kind.startswith("run.") and kind not in RUN_FINALS)
+
+
+def plan_jobs(event: Event, services: Iterable[ServiceConfig], only: Iterable[str] | None = None,
+              notify: Iterable[str] = (), callback: tuple[str, str] | None = None) -> list[JobSpec]:
     """One job per enabled service whose `events` filter takes this event's kind.
 
-    A test event gets no jobs. `only` (a manual send naming services) replaces the filter.
+    A test event or an intermediate run status gets no jobs. `only` (a manual send naming
+    services) replaces the filter; `notify` (a run's named services) adds to it, whatever their
+    filters say; `callback` (run id, URL) adds the run's signed callback. One job per service.
     """
-    if event.kind == "test":
+    if is_quiet(event.kind):
         return []
     named = set(only) if only is not None else None
+    extra = set(notify)
     specs = []
     for service in services:
         if not service.enabled:
@@ -37,12 +49,15 @@ def plan_jobs(event: Event, services: Iterable[ServiceConfig],
         if named is not None:
             if service.name not in named:
                 continue
-        elif not service.wants(event.kind):
+        elif not (service.wants(event.kind) or service.name in extra):
             continue
         if service.job_kind == "refresh":
             specs.extend(refresh_jobs(event, service))
         else:
             specs.append(JobSpec(service=service.name, kind=service.job_kind, priority=service.priority))
+    if callback is not None:
+        specs.append(JobSpec(service=CALLBACK_SERVICE, kind="callback", priority=5,
+                             payload={"run_id": callback[0], "url": callback[1]}))
     return specs
 
 

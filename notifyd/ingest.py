@@ -23,6 +23,7 @@ from notifyd.errors import NotifydError, StoreUnavailable
 from notifyd.events import Event
 from notifyd.fanout import plan_jobs
 from notifyd.queue import Enqueued, enqueue
+from notifyd.runs import apply_status, link_final_event
 from notifyd.store import Store, write
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class IngestResult:
     kind: str
     jobs: list[Enqueued] = field(default_factory=list)
     duplicate: bool = False
+    run_id: str | None = None
 
 
 def record_event(db: sqlite_utils.Database, event: Event, config: Config, now: float,
@@ -58,14 +60,26 @@ def record_event(db: sqlite_utils.Database, event: Event, config: Config, now: f
             jobs = [Enqueued(r[0], r[1]) for r in conn.execute(
                 "SELECT id, service FROM jobs WHERE event_id = ? ORDER BY id", (row[0],))]
             return IngestResult(row[0], row[1], jobs, duplicate=True)
+    run = apply_status(db, event, now) if event.source_type == "comfydeploy" and "run_id" in event.media else None
+    if run is not None:
+        event = run.event
     event_id = conn.execute(
         "INSERT INTO events (source, source_type, kind, title, body, paths, media, payload, dedupe_key, "
         "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (event.source, event.source_type, event.kind, event.title, event.body, json.dumps(list(event.paths)),
          json.dumps(dict(event.media)), event.payload, dedupe_key, now)).lastrowid
-    specs = plan_jobs(event, config.services.values(), only)
+    gone = {r[0] for r in conn.execute("SELECT service FROM service_state")}
+    services = [s for s in config.services.values() if s.name not in gone]
+    if run is None:
+        specs = plan_jobs(event, services, only)
+    elif run.fan_out:
+        link_final_event(db, run.run_id, event_id)
+        callback = (run.run_id, run.callback_url) if run.callback_url else None
+        specs = plan_jobs(event, services, notify=run.notify, callback=callback)
+    else:
+        specs = []
     jobs = enqueue(db, event_id, specs, config.worker.max_attempts, now)
-    return IngestResult(event_id, event.kind, jobs)
+    return IngestResult(event_id, event.kind, jobs, run_id=run.run_id if run else None)
 
 
 @dataclass
@@ -79,6 +93,14 @@ class _Probe:
     """A request to check that the store takes writes, answered through `future`."""
 
     def __init__(self) -> None:
+        self.future: Future = Future()
+
+
+class _Call:
+    """Another write (a run's registration) done in the writer's turn: fn(db, now) → result."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
         self.future: Future = Future()
 
 
@@ -108,6 +130,15 @@ class IngestWriter:
             return future
         self._queue.put(_Request(event, dedupe_key, future))
         return future
+
+    def call(self, fn: Callable) -> Future:
+        """Run fn(db, now) inside the writer's next transaction; the Future gives its result."""
+        item = _Call(fn)
+        if self._stopped:
+            item.future.set_exception(StoreUnavailable("the daemon is shutting down"))
+            return item.future
+        self._queue.put(item)
+        return item.future
 
     def probe(self) -> Future:
         """Check, in the writer's own turn, that a write transaction commits; the Future gives None or an error."""
@@ -175,7 +206,10 @@ class IngestWriter:
                     continue
                 db.conn.execute("SAVEPOINT one_event")
                 try:
-                    result = record_event(db, entry.event, config, now, entry.dedupe_key)
+                    if isinstance(entry, _Call):
+                        result = entry.fn(db, now)
+                    else:
+                        result = record_event(db, entry.event, config, now, entry.dedupe_key)
                     db.conn.execute("RELEASE one_event")
                     results.append((entry.future, result))
                 except sqlite3.Error:

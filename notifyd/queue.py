@@ -283,6 +283,20 @@ class JobQueue:
                     results[job_id] = "queued"
         return results
 
+    def service_disabled(self, service: str) -> str | None:
+        """Why a receiver switched this service off (410 Gone), or None."""
+        row = self.db.conn.execute("SELECT disabled_reason FROM service_state WHERE service = ?", (service,)).fetchone()
+        return row[0] if row else None
+
+    def disable_service(self, service: str, reason: str, now: float | None = None) -> None:
+        with write(self.db):
+            self.db.conn.execute("INSERT OR REPLACE INTO service_state (service, disabled_reason, disabled_at) "
+                                 "VALUES (?, ?, ?)", (service, reason, self.clock() if now is None else now))
+
+    def enable_service(self, service: str) -> bool:
+        with write(self.db):
+            return bool(self.db.conn.execute("DELETE FROM service_state WHERE service = ?", (service,)).rowcount)
+
     def dead_ids(self) -> list[int]:
         """Every dead job's id, oldest first."""
         return [r[0] for r in self.db.conn.execute("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")]

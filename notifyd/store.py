@@ -91,6 +91,33 @@ MIGRATIONS: list[list[str]] = [
         "DROP INDEX IF EXISTS jobs_unique",
         "CREATE INDEX jobs_unique_key ON jobs(unique_key) WHERE state = 'queued' AND unique_key IS NOT NULL",
     ],
+    [
+        # Tracked runs (AI generations, uploads) and their bookkeeping, fed by status webhooks.
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            progress REAL,
+            live_status TEXT,
+            notify TEXT NOT NULL DEFAULT '[]',
+            context TEXT NOT NULL DEFAULT '{}',
+            callback_url TEXT,
+            cost_amount REAL,
+            cost_unit TEXT,
+            outputs TEXT NOT NULL DEFAULT '[]',
+            error TEXT,
+            registered INTEGER NOT NULL DEFAULT 0,
+            source TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            final_event_id INTEGER REFERENCES events(id) ON DELETE SET NULL
+        )""",
+        "CREATE INDEX runs_created ON runs(created_at)",
+        # A receiver that answered 410 Gone switches its service off here, whatever the config file says.
+        "CREATE TABLE service_state (service TEXT PRIMARY KEY, disabled_reason TEXT, disabled_at REAL)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

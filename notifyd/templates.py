@@ -40,6 +40,12 @@ DEFAULTS: dict[str, tuple[str, str]] = {
                            "An import is waiting for manual interaction"
                            "{% if download_client %} in {{ download_client }}{% endif %}."),
     "test": ("{{ title }}", "Test message from notifyd."),
+    "run.completed": ("{{ title }}",
+                      "Done{% if duration_s is number %} in {{ duration_s }} s{% endif %}"
+                      "{% if cost_usd is number %} · ${{ '%.4f'|format(cost_usd) }}{% endif %}"
+                      "{% for url in output_urls or [] %}\n{{ url }}{% endfor %}"),
+    "run.failed": ("{{ title }}",
+                   "{{ error or 'The run failed' }}{% if duration_s is number %} (after {{ duration_s }} s){% endif %}"),
 }
 FALLBACK = ("{{ title or (source ~ ': ' ~ kind) }}", "{{ body or title or (source ~ ' sent a ' ~ kind ~ ' event.') }}")
 
@@ -70,6 +76,10 @@ def _environment():
 
         intercepted_binops = frozenset({"*", "**"})
 
+        def unsafe_undefined(self, obj, attribute):
+            # Refuse at once (the config load reports it) rather than render an empty string.
+            raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} is not allowed")
+
         def call_binop(self, context, operator, left, right):
             if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
                 raise SecurityError(f"exponent {right} is over the limit of {MAX_EXPONENT}")
@@ -80,7 +90,10 @@ def _environment():
                         raise SecurityError(f"repeating a value {times} times makes more than {MAX_OUTPUT} characters")
             return super().call_binop(context, operator, left, right)
 
-    env = LimitedSandbox(autoescape=False)
+    from jinja2 import ChainableUndefined
+
+    # A field an event lacks renders as nothing, even through attributes (health.message).
+    env = LimitedSandbox(autoescape=False, undefined=ChainableUndefined)
     env.globals.clear()                       # nothing but the event's own fields
     env.filters["filesize"] = filesize
     return env

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +27,9 @@ from notifyd.errors import (BadRequest, BadToken, NotFound, NotifydError, Payloa
                             UnknownSource, UnsupportedMedia, WebhookError)
 from notifyd.history import queue_depth, show_event
 from notifyd.ingest import IngestResult, IngestWriter
+from notifyd.runs import RunConflict, parse_registration, run_view
+from notifyd.runs import register_run as run_store
+from notifyd.ssrf import check_callback_url
 from notifyd.metrics import CONTENT_TYPE, Metrics
 from notifyd.sources import SOURCE_TYPES
 
@@ -113,6 +117,20 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def verify_signature(secret: str, raw: bytes, headers: Any) -> None:
+    """401 unless the body carries a valid, fresh (±5 min) Standard Webhooks signature for `secret`."""
+    from standardwebhooks import Webhook
+
+    if not headers.get("webhook-signature"):
+        raise BadToken("this source needs a Standard Webhooks signature (webhook-id, webhook-timestamp, "
+                       "webhook-signature headers)")
+    try:
+        Webhook(secret).verify(raw, {k: v for k, v in headers.items()}, json_parse=False)
+    except Exception as exc:   # the library raises several kinds for malformed headers; all mean no
+        reason = str(exc) if "Webhook" in type(exc).__name__ else "malformed signature headers"
+        raise BadToken(f"the signature does not verify: {reason}") from None
+
+
 def check_token(expected: str | None, request: Request) -> None:
     """401 unless the request carries `expected` (no token configured: open, loopback only)."""
     if expected is None:
@@ -141,6 +159,8 @@ def create_app(deps: ListenerDeps) -> Starlette:
             raise UnknownSource(f"no source {name!r} (built-in: {', '.join(sorted(SOURCE_TYPES))})")
         check_token(token, request)
         raw = await read_body(request, config.server.max_body)
+        if named is not None and named.secret:
+            verify_signature(named.secret, raw, request.headers)
         body = decode_body(raw, request.headers.get("content-type"))
         event = SOURCE_TYPES[source_type](body, name, source_type, raw.decode("utf-8"))
         key = (request.headers.get("idempotency-key") or request.headers.get("webhook-id")
@@ -162,6 +182,24 @@ def create_app(deps: ListenerDeps) -> Starlette:
         if not _ID.fullmatch(raw_id):
             raise NotFound(f"no event {raw_id[:40]!r}")
         return JSONResponse(show_event(deps.read_db(), int(raw_id)))
+
+    async def register_run(request: Request) -> JSONResponse:
+        config = deps.config()
+        check_token(config.server.token, request)
+        body = decode_body(await read_body(request, config.server.max_body), request.headers.get("content-type"))
+
+        def check(url: str) -> None:
+            check_callback_url(url, config.runs.allow_private_callbacks)
+
+        # The callback check resolves DNS, so it runs off the event loop.
+        registration = await run_in_threadpool(parse_registration, body, config, check)
+        answer = await asyncio.wrap_future(deps.writer.call(lambda db, now: run_store(db, registration, now)))
+        log.info("run %s registered (%s)", registration.id, registration.name or "unnamed")
+        return JSONResponse({**answer, "status": "queued"}, status_code=201)
+
+    async def get_run(request: Request) -> JSONResponse:
+        check_token(deps.config().server.token, request)
+        return JSONResponse(run_view(deps.read_db(), request.path_params["run_id"]))
 
     async def health(request: Request) -> JSONResponse:
         writable, reason = True, None
@@ -193,6 +231,9 @@ def create_app(deps: ListenerDeps) -> Starlette:
             log.info("refused %s %s: %s %s", request.method, request.url.path, exc.status, exc.detail)
         return error_response(exc.status, exc.code, exc.detail)
 
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(409, "conflict", str(exc))
+
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return error_response(404, "not_found", str(exc))
 
@@ -214,10 +255,12 @@ def create_app(deps: ListenerDeps) -> Starlette:
     routes = [
         Route("/webhooks/{source}", receive_webhook, methods=["POST"]),
         Route("/events/{event_id}", get_event, methods=["GET"]),
+        Route("/runs", register_run, methods=["POST"]),
+        Route("/runs/{run_id}", get_run, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={
-        WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable,
+        WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable, RunConflict: conflict,
         HTTPException: http_error, NotifydError: internal_error, Exception: internal_error,
     })

@@ -17,6 +17,8 @@ from notifyd.channels import CHANNEL_TYPES, load_channel
 from notifyd.channels.base import Channel
 from notifyd.config import Config, ServiceConfig
 from notifyd.errors import DeliveryError, NotFound, PermanentError, StoreUnavailable, TransientError
+from notifyd.channels.webhook import ReceiverGone, deliver_run_callback
+from notifyd.fanout import CALLBACK_SERVICE
 from notifyd.history import load_event
 from notifyd.logs import Redactor
 from notifyd.queue import Claim, JobQueue, Outcome
@@ -85,20 +87,33 @@ def deliver_claim(claim: Claim, queue: JobQueue, config: Config, channels: Chann
     job = claim.job
     if job.kind == RETENTION_KIND:
         return run_maintenance(claim, queue, config)
+    if job.service == CALLBACK_SERVICE:
+        return _deliver(claim, queue, redact, observe,
+                        lambda: deliver_run_callback(job, queue.db, config, config.worker.timeout))
     service = config.services.get(job.service)
-    if service is None or not service.enabled:
-        reason = "service removed from the config" if service is None else "service disabled"
+    gone = queue.service_disabled(job.service)
+    if service is None or not service.enabled or gone:
+        reason = ("service removed from the config" if service is None
+                  else f"service switched off: {gone}" if gone else "service disabled")
         outcome = queue.skip(claim, reason)
         log.info("job %d %s skipped: %s", job.id, job.service, reason)
         observe(job.service, "skipped", None)
         return outcome
-    started = time.monotonic()
-    try:
+    def send() -> str:
         stored = load_event(queue.db, job.event_id) if job.event_id is not None else None
         if stored is None:
             raise PermanentError("the job has no event to deliver")
-        channel = channels.get(service, config.worker.timeout)
-        detail = channel.deliver(job, stored)
+        return channels.get(service, config.worker.timeout).deliver(job, stored)
+
+    return _deliver(claim, queue, redact, observe, send)
+
+
+def _deliver(claim: Claim, queue: JobQueue, redact: Redactor, observe: Observer, send: Callable[[], str]) -> Outcome:
+    """Run `send`, then record and log the outcome; a 410 Gone switches the service off."""
+    job = claim.job
+    started = time.monotonic()
+    try:
+        detail = send()
     except NotFound as exc:
         error: DeliveryError = PermanentError(str(exc))
     except DeliveryError as exc:
@@ -116,6 +131,10 @@ def deliver_claim(claim: Claim, queue: JobQueue, config: Config, channels: Chann
     elapsed = time.monotonic() - started
     error.error = redact(error.error)
     error.detail = redact(error.detail)
+    if isinstance(error, ReceiverGone) and job.service != CALLBACK_SERVICE:
+        queue.disable_service(job.service, error.error)
+        log.error("service %s switched off: %s (`notifyd services enable %s` switches it back on)",
+                  job.service, error.error, job.service)
     outcome = queue.fail(claim, error)
     observe(job.service, {"queued": "retry"}.get(outcome.state, outcome.state), elapsed)
     if outcome.state == "queued":

@@ -508,7 +508,7 @@ def test_the_commented_service_examples_are_valid_when_uncommented():
     lines = [line[2:] for line in tail.splitlines()
              if line.startswith("# [") or (line.startswith("# ") and " = " in line and not line.startswith("#   "))]
     config = parse_config_text("\n".join(lines), None)
-    assert sorted(config.services) == ["discord", "jellyfin", "kodi", "plex"]
+    assert sorted(config.services) == ["discord", "hook", "jellyfin", "kodi", "plex"]
     assert config.services["kodi"].options["path_map"] == (("/data/media", "/storage/media"),)
     assert config.services["discord"].options["templates"]["download"]["title"] == "🎬 {{ title }}"
 

@@ -99,3 +99,19 @@ def test_templates_are_only_a_notification_key():
                                          (10**400, "")])
 def test_filesize(value, text):
     assert filesize(value) == text
+
+
+@pytest.mark.parametrize("kind", sorted(__import__("notifyd.templates", fromlist=["DEFAULTS"]).DEFAULTS))
+def test_every_default_renders_for_an_event_with_no_media(kind):
+    message = render(Event(source="x", source_type="x", kind=kind, title="Something"))
+    assert message.title and message.body
+
+
+def test_run_defaults():
+    done = Event(source="comfydeploy", source_type="comfydeploy", kind="run.completed", title="Portrait: completed",
+                 media={"duration_s": 42.5, "cost_usd": 0.0425, "output_urls": ["https://x/a.png"]})
+    assert render(done).body == "Done in 42.5 s · $0.0425\nhttps://x/a.png"
+    assert render(replace(done, media={})).body == "Done"
+    failed = Event(source="comfydeploy", source_type="comfydeploy", kind="run.failed", title="Portrait: failed",
+                   media={"duration_s": 3.0, "error": "model file not found"})
+    assert render(failed).body == "model file not found (after 3.0 s)"

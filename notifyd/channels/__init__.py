@@ -58,6 +58,10 @@ CHANNEL_TYPES: dict[str, ChannelSpec] = {
         fields={"url": "http_url", "api_key": "secret", **_REFRESH},
         required=("url", "api_key"), default_events=LIBRARY_CHANGES,
     ),
+    "webhook": ChannelSpec(
+        type="webhook", job_kind="callback", default_priority=5, module="notifyd.channels.webhook:WebhookChannel",
+        fields={"url": "http_url", "secret": "webhook_secret", "timeout": "duration"}, required=("url",),
+    ),
     "plex": ChannelSpec(
         type="plex", job_kind="refresh", default_priority=3, module="notifyd.channels.plex:PlexChannel",
         fields={"url": "http_url", "token": "secret", **_REFRESH},

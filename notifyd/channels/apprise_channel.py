@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from urllib.parse import quote
 
 import apprise
 
@@ -24,6 +25,14 @@ _LEVELS = {"info": apprise.NotifyType.INFO, "success": apprise.NotifyType.SUCCES
 TRANSIENT_STATUS = frozenset({408, 425, 429})
 
 
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders(url: str) -> list[str]:
+    """The {names} in a URL that a run's context fills in."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(url)))
+
+
 def _privacy_url(plugin: apprise.plugins.NotifyBase) -> str:
     """Apprise's privacy form of the URL, without the long tail of default query options."""
     return plugin.url(privacy=True).split("?", 1)[0]
@@ -34,22 +43,55 @@ class AppriseChannel:
 
     def __init__(self, service: ServiceConfig, timeout: float) -> None:
         self.name = service.name
+        self.timeout = timeout
         self.templates = service.options.get("templates")
+        self.url_template = service.options["url"]
+        self.placeholders = placeholders(self.url_template)
         self._apprise = apprise.Apprise()
+        if self.placeholders:                       # filled per delivery from the run's context
+            self._invalid = False
+            self.target = self.url_template.split("://", 1)[0] + "://… (per run)"
+            return
         plugin = apprise.Apprise.instantiate(service.options["url"])
         self._invalid = plugin is None
         if plugin is None:
             self.target = f"{service.options['url'].split('://', 1)[0]}://…"
             return
-        plugin.retry = 0                            # our queue retries, with backoff and a record
-        plugin.socket_connect_timeout = min(timeout, 10.0)
-        plugin.socket_read_timeout = timeout
+        self._prepare(plugin, timeout)
         self._apprise.add(plugin)
         self.target = _privacy_url(plugin)
 
     @staticmethod
+    def _prepare(plugin: apprise.plugins.NotifyBase, timeout: float) -> None:
+        plugin.retry = 0                            # our queue retries, with backoff and a record
+        plugin.socket_connect_timeout = min(timeout, 10.0)
+        plugin.socket_read_timeout = timeout
+
+    def _for_event(self, stored: StoredEvent) -> tuple[apprise.Apprise, str]:
+        """The Apprise object for this delivery: the service's own, or one with {placeholders} filled."""
+        if not self.placeholders:
+            return self._apprise, self.target
+        context = stored.event.media.get("context") or {}
+        missing = [key for key in self.placeholders if key not in context]
+        if missing:
+            raise PermanentError(f"service {self.name!r}: its URL needs {', '.join(missing)} from the run's "
+                                 f"context, which has {', '.join(sorted(context)) or 'nothing'}")
+        url = self.url_template
+        for key in self.placeholders:
+            url = url.replace("{" + key + "}", quote(str(context[key]), safe=""))
+        plugin = apprise.Apprise.instantiate(url)
+        if plugin is None:
+            raise PermanentError(f"service {self.name!r}: no Apprise plugin accepts its URL once filled in")
+        self._prepare(plugin, self.timeout)
+        one = apprise.Apprise()
+        one.add(plugin)
+        return one, _privacy_url(plugin)
+
+    @staticmethod
     def describe(service: ServiceConfig) -> str:
         """The URL in Apprise's privacy form (secrets shortened to a hint)."""
+        if placeholders(service.options["url"]):
+            return service.options["url"]            # describe_target masks its secret parts
         plugin = apprise.Apprise.instantiate(service.options["url"])
         if plugin is None:
             return f"{service.options['url'].split('://', 1)[0]}://… (invalid)"
@@ -63,29 +105,30 @@ class AppriseChannel:
             message = render(stored.event, self.templates)
         except TemplateProblem as exc:
             raise PermanentError(f"service {self.name!r}: {exc}") from None
-        result = self._apprise.notify(body=message.body, title=message.title,
+        notifier, target = self._for_event(stored)
+        result = notifier.notify(body=message.body, title=message.title,
                                       notify_type=_LEVELS.get(message.level, apprise.NotifyType.INFO),
                                       log_level=logging.INFO)
         try:
             services = list(result)
             logs = [f"{e.level}: {e.message}" for r in services for a in r.attempts for e in a.logs]
             status = services[0].status.name if services else result.status.name
-            detail = json.dumps({"service": services[0].name if services else None, "url": self.target,
+            detail = json.dumps({"service": services[0].name if services else None, "url": target,
                                  "status": status, "logs": logs[-20:]})
             if result:
                 return detail
             if not services:
-                raise PermanentError(f"Apprise sent nothing for {self.target} ({result.status.name})", detail)
+                raise PermanentError(f"Apprise sent nothing for {target} ({result.status.name})", detail)
             codes = [int(m.group(1)) for line in logs for m in _STATUS.finditer(line)]
             if services[0].status == apprise.AppriseResultStatus.TIMEOUT:
-                raise TransientError(f"timed out sending to {self.target}", detail)
+                raise TransientError(f"timed out sending to {target}", detail)
             if codes:
                 code = codes[-1]
                 if code in TRANSIENT_STATUS or code >= 500:
-                    raise TransientError(f"HTTP {code} from {self.target}", detail)
-                raise PermanentError(f"HTTP {code} from {self.target}: the receiver refused it "
+                    raise TransientError(f"HTTP {code} from {target}", detail)
+                raise PermanentError(f"HTTP {code} from {target}: the receiver refused it "
                                      "(check the URL and its credentials)", detail)
             last = logs[-1].split(": ", 1)[-1] if logs else "delivery failed"
-            raise TransientError(f"{last} ({self.target})", detail)
+            raise TransientError(f"{last} ({target})", detail)
         finally:
             result.close()

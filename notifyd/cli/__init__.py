@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from notifyd import __version__
-from notifyd.cli import config_cmd, events, jobs, services
+from notifyd.cli import config_cmd, events, jobs, runs, services
 from notifyd.cli.common import ConfigOption, JsonOption, open_store
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 
@@ -18,6 +18,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(services.app, name="services")
 app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(runs.app, name="runs")
 
 
 def _version(value: bool) -> None:

@@ -44,10 +44,13 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
 def enable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
     """Enable a service (edits the config file in place; a running daemon follows within seconds)."""
     from notifyd.config_edit import set_service_enabled
+    from notifyd.queue import JobQueue
 
     with cli_errors():
         set_service_enabled(_config_file(config), name, True)
-    say(f"service {name} enabled")
+        with open_store(config) as (_, db):
+            cleared = JobQueue(db).enable_service(name)      # a receiver's 410 had switched it off
+    say(f"service {name} enabled" + (" (its 410 Gone switch-off is cleared)" if cleared else ""))
 
 
 @app.command()

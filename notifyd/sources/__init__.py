@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 
 from notifyd.events import Event
 from notifyd.sources.arr import parse_lidarr, parse_radarr, parse_readarr, parse_sonarr
+from notifyd.sources.comfydeploy import parse_comfydeploy
 from notifyd.sources.generic import parse_generic
 
 SourceParser = Callable[[Mapping[str, Any], str, str, str], Event]
@@ -20,4 +21,5 @@ SOURCE_TYPES: dict[str, SourceParser] = {
     "sonarr": parse_sonarr,
     "lidarr": parse_lidarr,
     "readarr": parse_readarr,
+    "comfydeploy": parse_comfydeploy,
 }

@@ -1,0 +1,219 @@
+"""Tracked runs end to end: registration, a ComfyDeploy lifecycle played into a running daemon,
+one notification and one signed callback at receivers on 127.0.0.1, polling, and the guards."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from conftest import FIXTURES, DaemonFactory, Receiver, cli_json, wait_for, write_config
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SOURCE_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+RUN_ID = "7f3c2a9e-5b1d-4c8e-9a2f-0d6e1b4c3a21"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"comfydeploy-run-{name}.json").read_text())
+
+
+def runs_config(tmp_path: Path, chat: Receiver, private: bool = True, extra: str = "") -> Path:
+    return write_config(tmp_path / "config.toml", services=f"""
+[runs]
+callback_secret = "{SECRET}"
+allow_private_callbacks = {str(private).lower()}
+
+[services.chat]
+type = "apprise"
+url = "json://127.0.0.1:{chat.port}/chat/{{chat_id}}"
+events = ["never"]
+{extra}""")
+
+
+def test_a_lifecycle_gives_one_notification_and_one_signed_callback(tmp_path: Path, daemons: DaemonFactory) -> None:
+    chat, callback = Receiver(), Receiver()
+    try:
+        daemon = daemons.start(runs_config(tmp_path, chat))
+        registered = daemon.post("/runs", {"id": RUN_ID, "name": "Portrait batch", "notify": ["chat"],
+                                           "context": {"chat_id": "42 7"},
+                                           "callback_url": f"http://127.0.0.1:{callback.port}/done",
+                                           "cost_rate": {"amount": 0.002, "unit": "second"}})
+        assert registered.status_code == 201, registered.text
+        assert registered.json() == {"id": RUN_ID, "status_url": f"/runs/{RUN_ID}", "status": "queued"}
+        for status in ("queued", "running"):
+            answer = daemon.post("/webhooks/comfydeploy", fixture(status))
+            assert answer.status_code == 202 and answer.json()["jobs"] == [], answer.text
+        assert daemon.get(f"/runs/{RUN_ID}").json()["status"] == "running"
+        time.sleep(1.0)
+        final = daemon.post("/webhooks/comfydeploy", fixture("success"))
+        assert final.status_code == 202 and final.json()["kind"] == "run.completed"
+        assert sorted(j["service"] for j in final.json()["jobs"]) == ["(callback)", "chat"]
+
+        run = wait_for(lambda: (lambda r: r if r["delivery"]["status"] == "sent" else None)(
+            daemon.get(f"/runs/{RUN_ID}").json()), message="the run's deliveries")
+        assert run["status"] == "completed" and run["progress"] == 1
+        assert 1.0 <= run["duration_s"] < 5 and run["cost_usd"] == pytest.approx(run["duration_s"] * 0.002, abs=1e-6)
+        assert run["started_at"] and run["finished_at"] and run["delivery"]["attempts"] == 2
+        assert run["outputs"][0]["data"]["images"][0]["filename"] == "ComfyUI_00001_.png"
+
+        # late and repeated updates change nothing and notify no one
+        assert daemon.post("/webhooks/comfydeploy", {**fixture("running"), "progress": 0.9}).json()["jobs"] == []
+        assert daemon.post("/webhooks/comfydeploy", {**fixture("success"), "progress": 1.0}).json()["jobs"] == []
+        time.sleep(0.5)
+        assert daemon.get(f"/runs/{RUN_ID}").json()["status"] == "completed"
+
+        assert [r.path for r in chat.requests] == ["/chat/42%207"]          # context filled in, URL-encoded
+        assert chat.requests[0].body["title"] == "Portrait batch: completed"
+        assert "https://storage.example.com/outputs/runs/7f3c2a9e/ComfyUI_00001_.png" in chat.requests[0].body["message"]
+        assert len(callback.requests) == 1
+        received = callback.requests[0]
+        raw = json.dumps(received.body, separators=(",", ":"))
+        body = Webhook(SECRET).verify(raw, received.headers)                # the test checks the signature
+        assert body["run_id"] == RUN_ID and body["status"] == "completed" and "error" not in body
+        assert body["duration_s"] == run["duration_s"] and body["cost_usd"] == run["cost_usd"]
+        assert body["outputs"] == run["outputs"] and body["timestamp"] == run["finished_at"]
+        shown = cli_json("runs", "show", RUN_ID, config=daemon.config, env=daemon.env)
+        assert shown["status"] == "completed" and shown["delivery"]["status"] == "sent"
+        assert [r["id"] for r in cli_json("runs", "list", config=daemon.config, env=daemon.env)] == [RUN_ID]
+    finally:
+        chat.close()
+        callback.close()
+
+
+def test_a_callback_receiver_that_is_down_at_first_is_retried(tmp_path: Path, daemons: DaemonFactory) -> None:
+    chat, callback = Receiver(), Receiver()
+    callback.script = [503, 503]
+    try:
+        daemon = daemons.start(runs_config(tmp_path, chat))
+        assert daemon.post("/runs", {"id": "r-1", "callback_url": f"http://127.0.0.1:{callback.port}/cb",
+                                     "name": "upload"}).status_code == 201
+        daemon.post("/webhooks/comfydeploy", {**fixture("failed"), "run_id": "r-1"})
+        run = wait_for(lambda: (lambda r: r if r["delivery"]["status"] == "sent" else None)(
+            daemon.get("/runs/r-1").json()), message="the callback delivered")
+        assert run["status"] == "failed" and run["delivery"]["attempts"] == 3
+        assert len(callback.requests) == 3
+        ids = {r.headers["webhook-id"] for r in callback.requests}
+        assert len(ids) == 1                                                # the same id on every retry
+        body = Webhook(SECRET).verify(json.dumps(callback.requests[-1].body, separators=(",", ":")),
+                                      callback.requests[-1].headers)
+        assert body["status"] == "failed"
+        assert body["error"] == "Error in node 12 (CheckpointLoaderSimple): model file not found"
+    finally:
+        chat.close()
+        callback.close()
+
+
+def test_private_callback_urls_are_refused_with_a_reason(tmp_path: Path, daemons: DaemonFactory,
+                                                         receiver: Receiver) -> None:
+    daemon = daemons.start(runs_config(tmp_path, receiver, private=False))
+    for url, reason in (("http://127.0.0.1:9/x", "loopback"), ("http://10.0.0.1/x", "private"),
+                        ("http://169.254.169.254/latest/meta-data", "metadata"), ("ftp://example.com/x", "http")):
+        answer = daemon.post("/runs", {"name": "x", "callback_url": url})
+        assert answer.status_code == 422, (url, answer.text)
+        detail = answer.json()["detail"]
+        assert detail.startswith("field 'callback_url'") and reason in detail, detail
+    assert cli_json("runs", "list", config=daemon.config, env=daemon.env) == []
+
+
+def test_registration_errors(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver) -> None:
+    daemon = daemons.start(runs_config(tmp_path, receiver))
+    assert daemon.post("/runs", {"notify": ["nosuch"]}).status_code == 422
+    assert daemon.post("/runs", {"cost_rate": {"amount": -1}}).status_code == 422
+    assert daemon.post("/runs", {"id": "dup"}).status_code == 201
+    conflict = daemon.post("/runs", {"id": "dup"})
+    assert conflict.status_code == 409 and conflict.json()["error"] == "conflict"
+    assert daemon.get("/runs/nope").status_code == 404
+    generated = daemon.post("/runs", {"name": "no id"}).json()["id"]
+    assert daemon.get(f"/runs/{generated}").json()["name"] == "no id"
+
+
+def test_an_unregistered_run_is_created_from_its_webhook_and_follows_filters(tmp_path: Path,
+                                                                            daemons: DaemonFactory) -> None:
+    chat, feed = Receiver(), Receiver()
+    try:
+        extra = f'\n[services.feed]\ntype = "apprise"\nurl = "{feed.json_url}"\nevents = ["run.completed", "run.failed"]\n'
+        daemon = daemons.start(runs_config(tmp_path, chat, extra=extra))
+        daemon.post("/webhooks/comfydeploy", fixture("running"))
+        answer = daemon.post("/webhooks/comfydeploy", fixture("success"))
+        assert [j["service"] for j in answer.json()["jobs"]] == ["feed"]
+        wait_for(lambda: feed.bodies(), message="the feed notification")
+        assert feed.bodies()[0]["title"] == "run 7f3c2a9e: completed" and chat.requests == []
+        run = daemon.get(f"/runs/{RUN_ID}").json()
+        assert run["registered"] is False and run["status"] == "completed"
+    finally:
+        chat.close()
+        feed.close()
+
+
+def test_a_missing_context_key_makes_that_job_dead_with_a_reason(tmp_path: Path, daemons: DaemonFactory,
+                                                                 receiver: Receiver) -> None:
+    daemon = daemons.start(runs_config(tmp_path, receiver))
+    daemon.post("/runs", {"id": "r-2", "notify": ["chat"], "context": {"other": "x"}})
+    answer = daemon.post("/webhooks/comfydeploy", {**fixture("success"), "run_id": "r-2"})
+    job_id = answer.json()["jobs"][0]["id"]
+    job = wait_for(lambda: (lambda j: j if j["state"] == "dead" else None)(
+        cli_json("jobs", "show", str(job_id), config=daemon.config, env=daemon.env)), message="the dead job")
+    assert "needs chat_id from the run's context, which has other" in job["last_error"] and job["attempts"] == 1
+    assert daemon.get("/runs/r-2").json()["delivery"]["status"] == "failed"
+
+
+def signed(secret: str, body: dict, msg_id: str = "msg_1", when: datetime | None = None) -> tuple[bytes, dict]:
+    raw = json.dumps(body)
+    when = when or datetime.now(timezone.utc)
+    return raw.encode(), {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
+                          "webhook-signature": Webhook(secret).sign(msg_id, when, raw),
+                          "content-type": "application/json"}
+
+
+def test_a_source_with_a_secret_needs_a_valid_fresh_signature(tmp_path: Path, daemons: DaemonFactory,
+                                                               receiver: Receiver) -> None:
+    extra = f'\n[sources.comfy]\ntype = "comfydeploy"\nsecret = "{SOURCE_SECRET}"\n'
+    daemon = daemons.start(runs_config(tmp_path, receiver, extra=extra))
+    url = daemon.url + "/webhooks/comfy"
+    assert httpx.post(url, json=fixture("queued")).status_code == 401
+    raw, headers = signed("whsec_" + "A" * 32, fixture("queued"))
+    assert httpx.post(url, content=raw, headers=headers).status_code == 401
+    raw, headers = signed(SOURCE_SECRET, fixture("queued"), when=datetime.fromtimestamp(time.time() - 600, timezone.utc))
+    stale = httpx.post(url, content=raw, headers=headers)
+    assert stale.status_code == 401 and "too old" in stale.json()["detail"]
+    assert httpx.post(url, content=raw, headers={**headers, "webhook-signature": "garbage"}).status_code == 401
+    raw, headers = signed(SOURCE_SECRET, fixture("queued"))
+    assert httpx.post(url, content=raw, headers=headers).status_code == 202
+    assert daemon.get(f"/runs/{RUN_ID}").json()["status"] == "queued"
+
+
+def test_a_webhook_service_is_signed_keeps_its_id_and_410_switches_it_off(tmp_path: Path, daemons: DaemonFactory,
+                                                                          receiver: Receiver) -> None:
+    hook = Receiver()
+    hook.script = [503]
+    try:
+        extra = f'\n[services.hook]\ntype = "webhook"\nurl = "http://127.0.0.1:{hook.port}/in"\nsecret = "{SECRET}"\n'
+        config = runs_config(tmp_path, receiver, extra=extra)
+        daemon = daemons.start(config)
+        answer = daemon.post("/webhooks/generic", {"kind": "backup", "title": "nightly", "body": "12 GiB"})
+        wait_for(lambda: len(hook.requests) == 2, message="a retry after the 503")
+        first, second = hook.requests
+        assert first.headers["webhook-id"] == second.headers["webhook-id"]
+        body = Webhook(SECRET).verify(json.dumps(second.body, separators=(",", ":")), second.headers)
+        assert body["type"] == "backup" and body["title"] == "nightly" and body["event_id"] == answer.json()["event_id"]
+
+        hook.default_status = 410
+        gone = daemon.post("/webhooks/generic", {"kind": "backup", "title": "again"}).json()
+        job = wait_for(lambda: (lambda j: j if j["state"] == "dead" else None)(
+            cli_json("jobs", "show", str(gone["jobs"][0]["id"]), config=config, env=daemon.env)), message="dead on 410")
+        assert "410 Gone" in job["last_error"] and job["attempts"] == 1
+        assert daemon.post("/webhooks/generic", {"kind": "backup", "title": "after"}).json()["jobs"] == []
+        assert "switched off" in daemon.log()
+        from conftest import run_cli
+        assert run_cli("services", "enable", "hook", config=config, env=daemon.env).returncode == 0
+        hook.default_status = 200
+        assert [j["service"] for j in daemon.post("/webhooks/generic", {"kind": "backup", "title": "back"}).json()["jobs"]] \
+            == ["hook"]
+    finally:
+        hook.close()
