@@ -1,0 +1,98 @@
+"""Run bookkeeping on a real SQLite file: forward-only status, timing and cost, registration races."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from notifyd.config import parse_config
+from notifyd.errors import BadPayload
+from notifyd.ingest import record_event
+from notifyd.runs import Registration, RunConflict, parse_registration, register_run, run_view
+from notifyd.sources.comfydeploy import parse_comfydeploy
+from notifyd.store import Store, write
+
+CONFIG = parse_config({"services": {"chat": {"type": "apprise", "url": "json://127.0.0.1:9/{chat_id}",
+                                             "events": ["never"]},
+                                    "feed": {"type": "apprise", "url": "json://127.0.0.1:9/feed",
+                                             "events": ["run.completed"]}}}, path=None)
+
+
+@pytest.fixture
+def db(tmp_path: Path):
+    store = Store(tmp_path / "runs.db")
+    store.migrate()
+    return store.connect()
+
+
+def update(db, status: str, at: float, run_id: str = "r1", **extra):
+    body = {"event_type": "run.updated", "run_id": run_id, "status": status, **extra}
+    event = parse_comfydeploy(body, "comfydeploy", "comfydeploy", "{}")
+    with write(db):
+        return record_event(db, event, CONFIG, at)
+
+
+def register(db, at: float = 0.0, **fields):
+    reg = parse_registration({"id": "r1", **fields}, CONFIG, lambda url: None)
+    with write(db):
+        return register_run(db, reg, at)
+
+
+def test_status_moves_forward_only_and_the_first_running_starts_the_clock(db) -> None:
+    register(db, name="Portrait", notify=["chat"], context={"chat_id": "1"}, cost_rate={"amount": 0.5, "unit": "minute"})
+    assert update(db, "queued", 100).jobs == []
+    assert update(db, "running", 110, progress=0.2).jobs == []
+    assert update(db, "running", 115, progress=0.1).jobs == []          # progress never goes back
+    assert update(db, "started", 116).jobs == []                         # nor the status
+    assert update(db, "uploading", 150).jobs == []
+    run = run_view(db, "r1")
+    assert (run["status"], run["progress"]) == ("uploading", 0.2)
+    final = update(db, "success", 230, progress=1)
+    assert sorted(j.service for j in final.jobs) == ["chat", "feed"]     # named whatever its filter, plus filter
+    run = run_view(db, "r1")
+    assert run["status"] == "completed" and run["duration_s"] == 120.0 and run["cost_usd"] == 1.0
+    assert run["delivery"]["status"] == "pending" and len(run["jobs"]) == 2
+    # a repeated final, a late running: recorded, nothing moves, nobody is told again
+    assert update(db, "success", 240, progress=1).jobs == []
+    assert update(db, "failed", 250).jobs == []
+    assert update(db, "running", 260).jobs == []
+    run = run_view(db, "r1")
+    assert run["status"] == "completed" and run["duration_s"] == 120.0
+    kinds = [r[0] for r in db.execute("SELECT kind FROM events ORDER BY id")]
+    assert kinds.count("run.completed") == 1 and "run.update" in kinds
+
+
+def test_a_run_that_never_ran_has_zero_duration_and_says_why_it_failed(db) -> None:
+    register(db, cost_rate={"amount": 2})
+    final = update(db, "timeout", 50)
+    assert [j.service for j in final.jobs] == []                     # no notify, no callback, no filter match
+    run = run_view(db, "r1")
+    assert run["status"] == "timeout" and run["duration_s"] == 0.0 and run["cost_usd"] == 0.0
+    assert run["error"] == "the run timed out" and run["delivery"]["status"] == "skipped"
+
+
+def test_a_registration_after_the_first_webhook_takes_over_but_not_twice(db) -> None:
+    update(db, "queued", 10)
+    assert run_view(db, "r1")["registered"] is False
+    register(db, name="late", notify=["chat"], context={"chat_id": "9"})
+    run = run_view(db, "r1")
+    assert run["registered"] is True and run["name"] == "late" and run["notify"] == ["chat"]
+    with pytest.raises(RunConflict):
+        register(db)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"id": "has space"}, "id"), ({"notify": "chat"}, "notify"), ({"notify": ["nope"]}, "notify"),
+    ({"context": {"a": [1]}}, "context"), ({"cost_rate": {"amount": "1"}}, "cost_rate.amount"),
+    ({"cost_rate": {"amount": 1, "unit": "fortnight"}}, "cost_rate.unit"), ({"callback_url": 5}, "callback_url"),
+    ({"name": 7}, "name"),
+])
+def test_registration_errors_name_the_field(body, field) -> None:
+    with pytest.raises(BadPayload, match=f"^field '{field}'"):
+        parse_registration(body, CONFIG, lambda url: None)
+
+
+def test_a_generated_id_and_defaults() -> None:
+    reg = parse_registration({}, CONFIG, lambda url: None)
+    assert isinstance(reg, Registration) and len(reg.id) == 32 and reg.notify == () and reg.cost_amount is None
