@@ -28,7 +28,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 def cli(env: dict[str, str]):
     runner = CliRunner()
 
-    def invoke(*args: str) -> "Result":
+    def invoke(*args: str):
         return runner.invoke(app, list(args), env=env, catch_exceptions=False)
     return invoke
 

@@ -8,9 +8,9 @@ import apprise
 import httpx
 import pytest
 
-from media_servers import (  # noqa: F401  (fixtures are used by name)
+from media_servers import (  # the fixtures come from conftest's pytest_plugins
     DROP, EMBY_KEY, JELLYFIN_KEY, KODI_PASSWORD, KODI_USER, PLEX_TOKEN, EmbyServer, JellyfinServer,
-    KodiServer, PlexServer, SmtpSink, emby, jellyfin, kodi, parse_mediabrowser, plex, smtp,
+    KodiServer, PlexServer, SmtpSink, parse_mediabrowser,
 )
 
 T = 5.0

@@ -49,6 +49,11 @@ class HttpChannel:
         self.client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                                    follow_redirects=False, transport=transport)
 
+    @staticmethod
+    def describe(service: Any) -> str:
+        """The service's URL with any password masked."""
+        return mask_url(service.options["url"])
+
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send, and raise the right DeliveryError for anything but a 2xx answer."""
         try:

@@ -10,7 +10,7 @@ import json
 
 import httpx
 
-from notifyd.channels.http import HttpChannel, mask_url
+from notifyd.channels.http import HttpChannel
 from notifyd.config import ServiceConfig
 from notifyd.history import StoredEvent
 from notifyd.queue import Job
@@ -32,9 +32,6 @@ class JellyfinChannel(HttpChannel):
     def auth_headers(api_key: str) -> dict[str, str]:
         return {"Authorization": f'MediaBrowser Token="{api_key}"'}
 
-    @staticmethod
-    def describe(service: ServiceConfig) -> str:
-        return mask_url(service.options["url"])
 
     def deliver(self, job: Job, stored: StoredEvent) -> str:
         data = job.data

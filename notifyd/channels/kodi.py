@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from notifyd.channels.http import HttpChannel, mask_url
+from notifyd.channels.http import HttpChannel
 from notifyd.config import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
 from notifyd.history import StoredEvent
@@ -23,9 +23,6 @@ class KodiChannel(HttpChannel):
         username = service.options.get("username")
         self.auth = (username, service.options.get("password", "")) if username else None
 
-    @staticmethod
-    def describe(service: ServiceConfig) -> str:
-        return mask_url(service.options["url"])
 
     def deliver(self, job: Job, stored: StoredEvent) -> str:
         data = job.data

@@ -11,7 +11,7 @@ import threading
 
 import httpx
 
-from notifyd.channels.http import HttpChannel, mask_url
+from notifyd.channels.http import HttpChannel
 from notifyd.config import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
 from notifyd.history import StoredEvent
@@ -31,9 +31,6 @@ class PlexChannel(HttpChannel):
         self._sections: list[Section] | None = None
         self._lock = threading.Lock()
 
-    @staticmethod
-    def describe(service: ServiceConfig) -> str:
-        return mask_url(service.options["url"])
 
     def deliver(self, job: Job, stored: StoredEvent) -> str:
         data = job.data

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from notifyd.channels.http import HttpChannel, mask_url
+from notifyd.channels.http import HttpChannel
 from notifyd.config import Config, ServiceConfig
 from notifyd.errors import PermanentError
 from notifyd.history import StoredEvent
@@ -60,9 +60,6 @@ class WebhookChannel(HttpChannel):
         super().__init__(service.options["url"], float(service.options.get("timeout", timeout)), transport)
         self.secret = service.options.get("secret")
 
-    @staticmethod
-    def describe(service: ServiceConfig) -> str:
-        return mask_url(service.options["url"])
 
     def deliver(self, job: Job, stored: StoredEvent) -> str:
         body = json.dumps(event_payload(job, stored), separators=(",", ":"))
