@@ -141,6 +141,8 @@ def url_secrets(url: str) -> set[str]:
         return found
     if parts.password:
         found.add(parts.password)
+    if parts.username and len(parts.username) >= 8:      # Pushover's user key, for one
+        found.add(parts.username)
     if parts.scheme not in ("http", "https", "json", "jsons", "xml", "xmls", "form", "forms"):
         host = parts.netloc.rpartition("@")[2]
         if host and not _looks_like_address(host):

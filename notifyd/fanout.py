@@ -25,9 +25,11 @@ CALLBACK_SERVICE = "(callback)"      # a run's own callback URL: not a configure
 RUN_FINALS = ("run.completed", "run.failed")
 
 
-def is_quiet(kind: str) -> bool:
-    """Kinds that are recorded but notify no one: a sender's test, a run's intermediate status."""
-    return kind == "test" or (kind.startswith("run.") and kind not in RUN_FINALS)
+def is_quiet(event: Event) -> bool:
+    """Events recorded that notify no one: a sender's test, a tracked run's intermediate status."""
+    if event.kind == "test":
+        return True
+    return "run_id" in event.media and event.kind.startswith("run.") and event.kind not in RUN_FINALS
 
 
 def plan_jobs(event: Event, services: Iterable[ServiceConfig], only: Iterable[str] | None = None,
@@ -38,7 +40,7 @@ def plan_jobs(event: Event, services: Iterable[ServiceConfig], only: Iterable[st
     services) replaces the filter; `notify` (a run's named services) adds to it, whatever their
     filters say; `callback` (run id, URL) adds the run's signed callback. One job per service.
     """
-    if is_quiet(event.kind):
+    if is_quiet(event):
         return []
     named = set(only) if only is not None else None
     extra = set(notify)

@@ -4,6 +4,7 @@ its status webhooks. Only a final status fans out; a finished run never moves ba
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, replace
@@ -79,6 +80,9 @@ def parse_registration(body: Mapping[str, Any], config: Config,
     if callback is not None:
         if not isinstance(callback, str):
             raise BadPayload("field 'callback_url': expected a URL string")
+        if not config.runs.callback_secret:
+            raise BadPayload("field 'callback_url': callbacks are signed, and this daemon has no "
+                             "[runs] callback_secret yet")
         try:
             check_callback(callback)
         except NotifydError as exc:
@@ -89,8 +93,8 @@ def parse_registration(body: Mapping[str, Any], config: Config,
         if not isinstance(rate, dict) or set(rate) - {"amount", "unit"} or "amount" not in rate:
             raise BadPayload("field 'cost_rate': expected {\"amount\": number, \"unit\": \"second\"}")
         amount, unit = rate["amount"], rate.get("unit", "second")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
-            raise BadPayload("field 'cost_rate.amount': expected a number of 0 or more")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not _finite(amount) or amount < 0:
+            raise BadPayload("field 'cost_rate.amount': expected a finite number of 0 or more")
         if unit not in UNIT_SECONDS:
             raise BadPayload(f"field 'cost_rate.unit': expected one of {', '.join(UNIT_SECONDS)}")
     return Registration(id=run_id, name=name, notify=tuple(dict.fromkeys(notify)),
@@ -98,9 +102,18 @@ def parse_registration(body: Mapping[str, Any], config: Config,
                         cost_amount=float(amount) if amount is not None else None, cost_unit=unit)
 
 
-def register_run(db: sqlite_utils.Database, reg: Registration, now: float) -> dict[str, Any]:
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def register_run(db: sqlite_utils.Database, reg: Registration, now: float,
+                 config: Config | None = None) -> dict[str, Any]:
     """Store a registration inside the caller's transaction. A run its first webhook already created
-    takes the registration's details; one registered before is a RunConflict."""
+    takes the registration's details (and, if it already finished, the notifications and callback
+    it could not have had then); one registered before is a RunConflict."""
     row = db.conn.execute("SELECT registered FROM runs WHERE id = ?", (reg.id,)).fetchone()
     values = (reg.name, json.dumps(list(reg.notify)), json.dumps(dict(reg.context)), reg.callback_url,
               reg.cost_amount, reg.cost_unit)
@@ -114,7 +127,30 @@ def register_run(db: sqlite_utils.Database, reg: Registration, now: float) -> di
     else:
         db.conn.execute("UPDATE runs SET name = ?, notify = ?, context = ?, callback_url = ?, cost_amount = ?, "
                         "cost_unit = ?, registered = 1, updated_at = ? WHERE id = ?", (*values, now, reg.id))
-    return {"id": reg.id, "status_url": f"/runs/{reg.id}"}
+        run = _row(db, reg.id)
+        if run["status"] in FINAL and run["final_event_id"] is not None and config is not None:
+            _late_fan_out(db, run, reg, config, now)
+    return {"id": reg.id, "status_url": f"/runs/{reg.id}", "status": _row(db, reg.id)["status"]}
+
+
+def _late_fan_out(db: sqlite_utils.Database, run: Mapping[str, Any], reg: Registration, config: Config,
+                  now: float) -> None:
+    """The final event came before the registration: give it the named services' jobs it lacks, and the callback."""
+    from notifyd.fanout import plan_jobs
+    from notifyd.history import load_event
+    from notifyd.queue import enqueue
+
+    event_id = run["final_event_id"]
+    had = {r[0] for r in db.conn.execute("SELECT service FROM jobs WHERE event_id = ?", (event_id,))}
+    missing = [name for name in reg.notify if name not in had]
+    event = load_event(db, event_id).event
+    context = {**event.media, "context": dict(reg.context), "name": reg.name or event.media.get("name")}
+    db.conn.execute("UPDATE events SET media = ?, title = ? WHERE id = ?",
+                    (json.dumps(context), f"{reg.name or event.media.get('name')}: {run['status']}", event_id))
+    callback = (reg.id, reg.callback_url) if reg.callback_url else None
+    specs = plan_jobs(event, config.services.values(), only=missing, callback=callback) if missing or callback else []
+    if specs:
+        enqueue(db, event_id, specs, config.worker.max_attempts, now)
 
 
 def apply_status(db: sqlite_utils.Database, event: Event, now: float) -> RunUpdate:
@@ -127,7 +163,13 @@ def apply_status(db: sqlite_utils.Database, event: Event, now: float) -> RunUpda
                         (run_id, event.source, now, now))
     run = _row(db, run_id)
     current = run["status"]
-    moves = current not in FINAL and (status in FINAL or _RANK.get(status, 0) >= _RANK.get(current, 0))
+    # A run belongs to the source that first reported on it: another source (perhaps one without
+    # the signing secret) cannot move it.
+    foreign = run["source"] not in (None, "api", event.source)
+    if run["source"] in (None, "api") and not foreign:
+        db.conn.execute("UPDATE runs SET source = ? WHERE id = ?", (event.source, run_id))
+    moves = not foreign and current not in FINAL and (
+        status in FINAL or _RANK.get(status, 0) >= _RANK.get(current, 0))
     if moves:
         started = run["started_at"]
         if started is None and status in ("running", "uploading"):
@@ -146,7 +188,9 @@ def apply_status(db: sqlite_utils.Database, event: Event, now: float) -> RunUpda
     shown = status if moves else current
     enriched = dict(media, name=name, context=json.loads(run["context"]), registered=bool(run["registered"]))
     enriched.update({k: v for k, v in _timing(run).items() if v is not None})
-    if not moves:
+    if foreign:
+        enriched["ignored"] = f"the run is reported by source {run['source']!r}, not {event.source!r}"
+    elif not moves:
         enriched["ignored"] = f"the run is already {current}" if current in FINAL else f"older than {current}"
     event = replace(event, title=f"{name}: {shown}", media=enriched)
     if not final_now:
@@ -173,9 +217,9 @@ def _row(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
 
 def _timing(run: Mapping[str, Any]) -> dict[str, Any]:
     """Duration from the first running to the end, and its cost at the registered rate."""
-    if run["finished_at"] is None:
-        return {"duration_s": None, "cost_usd": None}
-    duration = round(max(0.0, run["finished_at"] - run["started_at"]), 3) if run["started_at"] is not None else 0.0
+    if run["finished_at"] is None or run["started_at"] is None:
+        return {"duration_s": None, "cost_usd": None}      # never seen running: unknown, not zero
+    duration = round(max(0.0, run["finished_at"] - run["started_at"]), 3)
     cost = None
     if run["cost_amount"] is not None:         # from the shown duration, so cost = duration × rate exactly
         cost = round(duration * run["cost_amount"] / UNIT_SECONDS[run["cost_unit"] or "second"], 6)

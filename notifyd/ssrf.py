@@ -31,6 +31,8 @@ AUTHORITY = re.compile(r"^[^:/?#]*:?//([^/?#]*)")
 METADATA = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254",     # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle
     "169.254.170.2",       # AWS ECS task credentials
+    "169.254.170.23",      # AWS EKS Pod Identity
+    "fd00:ec2::23",        # AWS EKS Pod Identity over IPv6
     "fd00:ec2::254",       # AWS IMDS over IPv6
     "fd20:ce::254",        # GCP metadata over IPv6
     "100.100.100.200",     # Alibaba Cloud

@@ -71,7 +71,7 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise BadRequest("the body is not valid UTF-8") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constants)
     except RecursionError:
         raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
@@ -87,6 +87,10 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
         except UnicodeEncodeError:
             raise BadRequest("the JSON holds an unpaired UTF-16 surrogate escape (such as \\ud800)") from None
     return value
+
+
+def _no_constants(name: str) -> Any:
+    raise BadRequest(f"the body is not valid JSON: {name} is not a JSON number")
 
 
 def _depth(value: Any) -> int:
@@ -193,9 +197,9 @@ def create_app(deps: ListenerDeps) -> Starlette:
 
         # The callback check resolves DNS, so it runs off the event loop.
         registration = await run_in_threadpool(parse_registration, body, config, check)
-        answer = await asyncio.wrap_future(deps.writer.call(lambda db, now: run_store(db, registration, now)))
+        answer = await asyncio.wrap_future(deps.writer.call(lambda db, now: run_store(db, registration, now, config)))
         log.info("run %s registered (%s)", registration.id, registration.name or "unnamed")
-        return JSONResponse({**answer, "status": "queued"}, status_code=201)
+        return JSONResponse(answer, status_code=201)
 
     async def get_run(request: Request) -> JSONResponse:
         check_token(deps.config().server.token, request)

@@ -125,3 +125,13 @@ def test_pushover_request(monkeypatch: pytest.MonkeyPatch) -> None:
     data = sent[0]["data"]
     assert data["user"] == user and data["token"] == token
     assert data["title"] == "Health" and data["message"] == "disk low"
+
+
+def test_urls_with_placeholders_are_shown_masked() -> None:
+    from notifyd.channels import describe_target
+
+    for url, secret in (("pover://uQiRzpo4DXghDmr9QzzfQu27cmVRsG@azGDORePK8gMaC0QOYAMyEEuzJnyUi/{device}",
+                         "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"),
+                        ("tgram://123456789:AAsecretBOTtoken77/{chat_id}", "AAsecretBOTtoken77")):
+        shown = describe_target(ServiceConfig(name="s", type="apprise", options={"url": url}))
+        assert secret not in shown and "per run" in shown, shown

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from notifyd.config import ServiceConfig
 from notifyd.events import Event
+from dataclasses import replace
+
 import pytest
 
 from notifyd.config import parse_config as _parse_config
@@ -141,3 +143,14 @@ def test_map_path(path, expected):
 ])
 def test_map_path_across_windows_and_posix(path, mapping, expected):
     assert map_path(path, mapping) == expected
+
+
+def test_only_a_tracked_runs_intermediate_status_is_quiet():
+    service = _parse_config({"services": {"all": {"type": "apprise", "url": "json://h/x", "events": ["*"]}}},
+                            path=None).services["all"]
+    generic = Event(source="generic", source_type="generic", kind="run.nightly-backup", title="x")
+    assert len(plan_jobs(generic, [service])) == 1
+    tracked = Event(source="comfydeploy", source_type="comfydeploy", kind="run.running", title="x",
+                    media={"run_id": "r1"})
+    assert plan_jobs(tracked, [service]) == []
+    assert len(plan_jobs(replace(tracked, kind="run.completed"), [service])) == 1

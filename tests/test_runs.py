@@ -217,3 +217,33 @@ def test_a_webhook_service_is_signed_keeps_its_id_and_410_switches_it_off(tmp_pa
             == ["hook"]
     finally:
         hook.close()
+
+
+def test_nan_and_infinity_are_not_json(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver) -> None:
+    daemon = daemons.start(runs_config(tmp_path, receiver))
+    for raw in (b'{"cost_rate": {"amount": Infinity}}', b'{"name": NaN}'):
+        answer = httpx.post(daemon.url + "/runs", content=raw, headers={"content-type": "application/json"})
+        assert answer.status_code == 400 and "not a JSON number" in answer.json()["detail"], answer.text
+    answer = httpx.post(daemon.url + "/webhooks/comfydeploy", headers={"content-type": "application/json"},
+                        content=b'{"run_id": "r", "status": "success", "outputs": [{"data": {"seed": NaN}}]}')
+    assert answer.status_code == 400
+
+
+def test_a_callback_that_turned_private_is_dead_with_the_reason(tmp_path: Path) -> None:
+    from notifyd.channels.webhook import deliver_run_callback
+    from notifyd.config import parse_config
+    from notifyd.errors import PermanentError
+    from notifyd.queue import Job
+    from notifyd.store import Store, write
+
+    store = Store(tmp_path / "cb.db")
+    store.migrate()
+    db = store.connect()
+    with write(db):
+        db.execute("INSERT INTO runs (id, status, created_at, updated_at, finished_at) VALUES ('r', 'completed', 0, 0, 1)")
+    config = parse_config({"runs": {"callback_secret": SECRET}}, path=None)
+    job = Job(id=1, event_id=None, service="(callback)", kind="callback", priority=5, state="running", attempts=1,
+              max_attempts=3, run_at=0, lease_until=None, unique_key=None, last_error=None, created_at=0,
+              finished_at=None, payload=json.dumps({"run_id": "r", "url": "http://127.0.0.1:9/cb"}))
+    with pytest.raises(PermanentError, match="127.0.0.1 is a loopback address"):
+        deliver_run_callback(job, db, config, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from notifyd.runs import Registration, RunConflict, parse_registration, register
 from notifyd.sources.comfydeploy import parse_comfydeploy
 from notifyd.store import Store, write
 
-CONFIG = parse_config({"services": {"chat": {"type": "apprise", "url": "json://127.0.0.1:9/{chat_id}",
+CONFIG = parse_config({"runs": {"callback_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "services": {"chat": {"type": "apprise", "url": "json://127.0.0.1:9/{chat_id}",
                                              "events": ["never"]},
                                     "feed": {"type": "apprise", "url": "json://127.0.0.1:9/feed",
                                              "events": ["run.completed"]}}}, path=None)
@@ -36,7 +37,7 @@ def update(db, status: str, at: float, run_id: str = "r1", **extra):
 def register(db, at: float = 0.0, **fields):
     reg = parse_registration({"id": "r1", **fields}, CONFIG, lambda url: None)
     with write(db):
-        return register_run(db, reg, at)
+        return register_run(db, reg, at, CONFIG)
 
 
 def test_status_moves_forward_only_and_the_first_running_starts_the_clock(db) -> None:
@@ -63,12 +64,12 @@ def test_status_moves_forward_only_and_the_first_running_starts_the_clock(db) ->
     assert kinds.count("run.completed") == 1 and "run.update" in kinds
 
 
-def test_a_run_that_never_ran_has_zero_duration_and_says_why_it_failed(db) -> None:
+def test_a_run_never_seen_running_has_no_duration_and_says_why_it_failed(db) -> None:
     register(db, cost_rate={"amount": 2})
     final = update(db, "timeout", 50)
     assert [j.service for j in final.jobs] == []                     # no notify, no callback, no filter match
     run = run_view(db, "r1")
-    assert run["status"] == "timeout" and run["duration_s"] == 0.0 and run["cost_usd"] == 0.0
+    assert run["status"] == "timeout" and run["duration_s"] is None and run["cost_usd"] is None
     assert run["error"] == "the run timed out" and run["delivery"]["status"] == "skipped"
 
 
@@ -96,3 +97,36 @@ def test_registration_errors_name_the_field(body, field) -> None:
 def test_a_generated_id_and_defaults() -> None:
     reg = parse_registration({}, CONFIG, lambda url: None)
     assert isinstance(reg, Registration) and len(reg.id) == 32 and reg.notify == () and reg.cost_amount is None
+
+
+def test_a_registration_after_the_final_webhook_still_notifies_and_calls_back(db) -> None:
+    update(db, "running", 10)
+    final = update(db, "success", 20)
+    assert [j.service for j in final.jobs] == ["feed"]                  # only the filter match, then
+    answer = register(db, 30, name="late", notify=["chat", "feed"], context={"chat_id": "7"},
+                      callback_url="https://example.com/cb")
+    assert answer["status"] == "completed"
+    services = sorted(r[0] for r in db.execute("SELECT service FROM jobs WHERE event_id = ?", (final.event_id,)))
+    assert services == ["(callback)", "chat", "feed"]                  # feed keeps its one job
+    run = run_view(db, "r1")
+    assert run["name"] == "late" and run["delivery"]["status"] == "pending"
+    media = json.loads(db.execute("SELECT media FROM events WHERE id = ?", (final.event_id,)).fetchone()[0])
+    assert media["context"] == {"chat_id": "7"}                          # the chat URL can be filled
+
+
+def test_another_source_cannot_move_a_run(db) -> None:
+    body = {"event_type": "run.updated", "run_id": "r9", "status": "running"}
+    with write(db):
+        record_event(db, parse_comfydeploy(body, "signed", "comfydeploy", "{}"), CONFIG, 1)
+        result = record_event(db, parse_comfydeploy({**body, "status": "success"}, "comfydeploy", "comfydeploy", "{}"),
+                              CONFIG, 2)
+    assert result.jobs == [] and run_view(db, "r9")["status"] == "running"
+
+
+def test_callbacks_need_a_signing_secret_and_rates_must_be_finite() -> None:
+    bare = parse_config({}, path=None)
+    with pytest.raises(BadPayload, match="callback_secret"):
+        parse_registration({"callback_url": "https://example.com/cb"}, bare, lambda url: None)
+    for amount in (float("inf"), float("nan"), 10**400):
+        with pytest.raises(BadPayload, match="cost_rate.amount"):
+            parse_registration({"cost_rate": {"amount": amount}}, CONFIG, lambda url: None)

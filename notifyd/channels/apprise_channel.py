@@ -90,9 +90,13 @@ class AppriseChannel:
     @staticmethod
     def describe(service: ServiceConfig) -> str:
         """The URL in Apprise's privacy form (secrets shortened to a hint)."""
-        if placeholders(service.options["url"]):
-            return service.options["url"]            # describe_target masks its secret parts
-        plugin = apprise.Apprise.instantiate(service.options["url"])
+        url = service.options["url"]
+        names = placeholders(url)
+        for key in names:                             # a stand-in value, so Apprise can mask the rest
+            url = url.replace("{" + key + "}", "0" * 8)
+        plugin = apprise.Apprise.instantiate(url)
+        if plugin is not None and names:
+            return f"{_privacy_url(plugin)} ({', '.join('{' + n + '}' for n in names)} per run)"
         if plugin is None:
             return f"{service.options['url'].split('://', 1)[0]}://… (invalid)"
         return _privacy_url(plugin)

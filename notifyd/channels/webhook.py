@@ -17,11 +17,11 @@ from standardwebhooks import Webhook
 
 from notifyd.channels.http import HttpChannel
 from notifyd.config import Config, ServiceConfig
-from notifyd.errors import PermanentError
+from notifyd.errors import PermanentError, TransientError
 from notifyd.history import StoredEvent
 from notifyd.queue import Job
 from notifyd.runs import callback_body, load_run
-from notifyd.ssrf import pinned_request_args
+from notifyd.ssrf import CallbackRefused, pinned_request_args
 from notifyd.timefmt import iso
 
 
@@ -71,10 +71,8 @@ class WebhookChannel(HttpChannel):
         try:
             response = self.client.post(url, content=body.encode(), headers=all_headers, extensions=extensions or {})
         except httpx.TimeoutException:
-            from notifyd.errors import TransientError
             raise TransientError(f"timed out posting to {self.target}") from None
         except httpx.TransportError as exc:
-            from notifyd.errors import TransientError
             raise TransientError(f"cannot reach {self.target}: {type(exc).__name__}") from None
         if response.status_code == 410:
             raise ReceiverGone(f"HTTP 410 Gone from {self.target}: the receiver wants no more deliveries")
@@ -89,7 +87,12 @@ def deliver_run_callback(job: Job, db, config: Config, timeout: float,
     data = job.data
     run = load_run(db, data["run_id"])
     url = data["url"]
-    pinned, host_header, extensions = pinned_request_args(url, config.runs.allow_private_callbacks)
+    try:
+        pinned, host_header, extensions = pinned_request_args(url, config.runs.allow_private_callbacks)
+    except CallbackRefused as exc:
+        if "cannot resolve" in str(exc):
+            raise TransientError(str(exc)) from None        # DNS may come back
+        raise PermanentError(str(exc)) from None
     channel = WebhookChannel(ServiceConfig(name="(callback)", type="webhook", options={"url": url}), timeout,
                              transport)
     channel.secret = config.runs.callback_secret
