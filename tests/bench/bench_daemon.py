@@ -1,0 +1,445 @@
+"""Benchmark of a running ``notifyd serve``: ingest over HTTP, end-to-end latency, deliveries/s, RSS.
+
+What it measures, on one machine and in one run (design §12):
+
+1. Ingest (accepted webhooks/s and latency percentiles). wrk with ``--connections`` (32)
+   connections POSTs generic events, each body unique (so none is a duplicate), for
+   ``--seconds`` after a warm-up, against: the baseline, a bare uvicorn[standard]+Starlette
+   endpoint that reads the body and answers 202 (``peers.py``: ``bare``); ``notifyd serve``
+   with no service (each request commits an event); and ``notifyd serve`` with one ``webhook``
+   service (each request commits an event and a job, which the workers deliver to the sink
+   meanwhile, on the same cores). The best of ``--repeat`` runs is reported, with its p50 and
+   p99; afterwards the stored events are counted and must be at least the 2xx answers wrk saw.
+2. End-to-end latency when idle: after five untimed warm-up events (the first delivery imports
+   the channel's code), ``--latency-events`` POSTs, one every 50 ms, each timed from just before
+   the POST to its arrival at the sink (both read CLOCK_MONOTONIC), through the ``webhook``
+   channel and through Apprise's ``json://``.
+3. Deliveries/s with the default worker threads: ``--deliveries`` events are written into the
+   store (with notifyd's own ingest code) before the daemon starts; then it is started and the
+   rate is taken between the first and the last arrival at the sink. Through ``webhook`` and
+   ``json://``. Every job must end ``succeeded``.
+4. RSS of the daemon (VmRSS and its peak, VmHWM) after the deliveries run and after the ingest
+   run with a service.
+
+The daemon runs on its defaults but for the listen address, the store path and the services
+(``[worker] threads`` stays 4). Run it from the repository root; it needs ``wrk`` on the PATH
+(Debian: ``apt-get install wrk``):
+
+    python tests/bench/bench_daemon.py
+    python tests/bench/bench_daemon.py --seconds 5 --repeat 1 --latency-events 100 --deliveries 2000
+
+It is a script, not a test: pytest does not collect it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+INGEST_TARGET = 0.7
+P99_TARGET_MS = 15.0
+E2E_P50_TARGET_MS = 5.0
+E2E_P99_TARGET_MS = 20.0
+DELIVERIES_TARGET = 800.0
+RSS_TARGET_MB = 64.0
+WARM_UP = 5  # events sent, and delivered, before the latency is timed
+
+# wrk's script: every request a unique body, so notifyd's body-hash idempotency never collapses
+# two of them; the tag (wrk's argument after --) keeps runs against one daemon apart.
+WRK_SCRIPT = """\
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  tag = args[1] or "run"
+  n = 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, string.format(
+    '{"kind":"bench","title":"bench %s","body":"thread %d request %d"}', tag, tid, n))
+end
+"""
+
+
+@dataclass
+class WrkRun:
+    """What one wrk run printed."""
+
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    figure: str
+    case: str
+    measured: str
+    ratio: str = ""
+    target: str = ""
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child process serving HTTP on 127.0.0.1:port, its output in a log file."""
+
+    def __init__(self, name: str, cmd: list[str], port: int, log: Path, ready_path: str) -> None:
+        self.name, self.port, self.log = name, port, log
+        self.popen = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise SystemExit(f"{name} exited {self.popen.returncode}:\n{log.read_text(errors='replace')}")
+            try:
+                httpx.get(self.url + ready_path, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit(f"{name} did not answer on port {port} within 20 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_mb(self) -> tuple[float, float]:
+        """VmRSS and VmHWM (the peak) in MB."""
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines())
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def uvicorn_app(app: str, log: Path) -> Proc:
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", f"peers:{app}", "--app-dir", str(BENCH), "--host", "127.0.0.1",
+           "--port", str(port), "--no-access-log", "--log-level", "warning", "--no-server-header",
+           "--no-date-header"]
+    return Proc(app, cmd, port, log, "/")
+
+
+def write_config(directory: Path, port: int, service: str | None) -> Path:
+    text = f'[server]\nlisten = "127.0.0.1:{port}"\n\n[store]\npath = "{directory / "notifyd.db"}"\n'
+    if service:
+        text += service
+    path = directory / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def webhook_service(sink: Proc) -> str:
+    return f'\n[services.sink]\ntype = "webhook"\nurl = "{sink.url}/hook"\nevents = ["*"]\n'
+
+
+def apprise_service(sink: Proc) -> str:
+    return f'\n[services.sink]\ntype = "apprise"\nurl = "json://127.0.0.1:{sink.port}/hook"\nevents = ["*"]\n'
+
+
+def notifyd(directory: Path, service: str | None, prepare: Callable[[Path], None] | None = None) -> Proc:
+    """`notifyd serve` on a config of its own in directory; prepare(config) runs before it starts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = write_config(directory, port, service)
+    if prepare is not None:
+        prepare(config)
+    return Proc("notifyd", [sys.executable, "-m", "notifyd", "serve", "--config", str(config)], port,
+                directory / "notifyd.log", "/health")
+
+
+def stored(directory: Path, sql: str) -> int:
+    with sqlite3.connect(directory / "notifyd.db") as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+# -- ingest (wrk) ------------------------------------------------------------------------------
+
+_DURATION = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _DURATION[unit]
+
+
+def parse_wrk(output: str) -> WrkRun:
+    count, took, unit = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", output).groups()
+    percentile = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M)}
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return WrkRun(int(count), _ms(took + unit) / 1000, int(non_2xx.group(1)) if non_2xx else 0,
+                  sum(map(int, errors.groups())) if errors else 0, percentile["50"], percentile["99"])
+
+
+def wrk(url: str, seconds: int, connections: int, threads: int, script: Path, tag: str) -> WrkRun:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+           url, "--", tag]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+def best_of(target: Proc, args: argparse.Namespace, script: Path, label: str) -> tuple[WrkRun, int]:
+    """Warm up, then the run with the most requests/s of --repeat; and the 2xx answers in all runs."""
+    url = target.url + "/webhooks/generic"
+    warm = wrk(url, min(3, args.seconds), args.connections, args.wrk_threads, script, f"{label}-warm")
+    answered = warm.requests - warm.non_2xx
+    runs = []
+    for i in range(args.repeat):
+        run = wrk(url, args.seconds, args.connections, args.wrk_threads, script, f"{label}-{i}")
+        answered += run.requests - run.non_2xx
+        runs.append(run)
+        print(f"  {label} run {i + 1}: {run.rate:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
+              f"non-2xx {run.non_2xx}, socket errors {run.socket_errors}", flush=True)
+    return max(runs, key=lambda r: r.rate), answered
+
+
+def measure_ingest(root: Path, args: argparse.Namespace) -> tuple[list[Row], list[str]]:
+    script = root / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    rows: list[Row] = []
+    notes: list[str] = []
+
+    bare = uvicorn_app("bare", root / "bare.log")
+    try:
+        baseline, _ = best_of(bare, args, script, "bare")
+    finally:
+        bare.stop()
+    rows.append(Row("ingest", "bare Starlette endpoint answering 202 (baseline)",
+                    f"{baseline.rate:,.0f} req/s, p50 {baseline.p50_ms:.2f} ms, p99 {baseline.p99_ms:.2f} ms"))
+
+    sink = uvicorn_app("sink", root / "sink-ingest.log")
+    try:
+        for case, service in (("notifyd, no service (event committed)", None),
+                              ("notifyd, one webhook service (event + job committed, delivered meanwhile)",
+                               webhook_service(sink))):
+            directory = root / ("ingest-plain" if service is None else "ingest-service")
+            daemon = notifyd(directory, service)
+            try:
+                run, answered = best_of(daemon, args, script, directory.name)
+                if service is not None:
+                    rss, hwm = daemon.rss_mb()
+                    notes.append(f"RSS after the ingest run with a service: {rss:.1f} MB (peak {hwm:.1f} MB)")
+            finally:
+                daemon.stop()
+            events = stored(directory, "SELECT count(*) FROM events")
+            if events < answered:
+                raise SystemExit(f"{case}: wrk saw {answered} 2xx answers but only {events} events are stored")
+            notes.append(f"{case}: {answered:,} answered 2xx, {events:,} events stored")
+            ratio = run.rate / baseline.rate
+            ok = ratio >= INGEST_TARGET and run.p99_ms <= P99_TARGET_MS
+            rows.append(Row("ingest", case,
+                            f"{run.rate:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms",
+                            f"{ratio:.2f}×", f"≥ {INGEST_TARGET}×, p99 ≤ {P99_TARGET_MS:g} ms: "
+                            + ("met" if ok else "MISSED")))
+    finally:
+        sink.stop()
+    return rows, notes
+
+
+# -- end-to-end latency ------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def measure_latency(root: Path, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for case, make in (("webhook channel", webhook_service), ("apprise json://", apprise_service)):
+        directory = root / f"latency-{case.split()[0]}"
+        sink = uvicorn_app("sink", root / f"sink-{directory.name}.log")
+        daemon = notifyd(directory, make(sink))
+        try:
+            sent: dict[int, float] = {}
+            with httpx.Client(base_url=daemon.url, timeout=10) as client:
+                # Warm-up, not timed: the first delivery imports the channel's code and connects.
+                for seq in range(-WARM_UP, 0):
+                    client.post("/webhooks/generic", json={"kind": "bench", "title": "warm-up", "body": f"seq {seq}"})
+                wait_until(lambda: httpx.get(sink.url + "/count").json() >= WARM_UP, 30, "the warm-up deliveries")
+                for seq in range(args.latency_events):
+                    started = time.monotonic()
+                    answer = client.post("/webhooks/generic", json={"kind": "bench", "title": "latency",
+                                                                    "body": f"seq {seq}"})
+                    if answer.status_code != 202:
+                        raise SystemExit(f"POST answered {answer.status_code}: {answer.text}")
+                    sent[seq] = started
+                    time.sleep(0.05)
+            wait_until(lambda: httpx.get(sink.url + "/count").json() >= len(sent), 30, "the last delivery")
+            arrivals = httpx.get(sink.url + "/arrivals").json()
+        finally:
+            daemon.stop()
+            sink.stop()
+        latency = [(at - sent[seq]) * 1000 for at, seq in arrivals if seq in sent]
+        if len(latency) != len(sent):
+            raise SystemExit(f"{case}: {len(latency)} of {len(sent)} events arrived")
+        p50, p99 = percentile(latency, 50), percentile(latency, 99)
+        ok = p50 <= E2E_P50_TARGET_MS and p99 <= E2E_P99_TARGET_MS
+        rows.append(Row("end-to-end latency, idle", f"{case}, {len(latency)} events 50 ms apart",
+                        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latency):.1f} ms", "",
+                        f"p50 ≤ {E2E_P50_TARGET_MS:g} ms, p99 ≤ {E2E_P99_TARGET_MS:g} ms: "
+                        + ("met" if ok else "MISSED")))
+    return rows
+
+
+# -- deliveries/s ------------------------------------------------------------------------------
+
+
+def prefill(config_path: Path, count: int) -> None:
+    """Write count events, and their jobs, with notifyd's own ingest code, before the daemon starts."""
+    from notifyd.config import read_config_file
+    from notifyd.events import Event
+    from notifyd.ingest import record_event
+    from notifyd.store import Store, write
+
+    config = read_config_file(config_path)
+    store = Store(config.store.path, config.store.synchronous)
+    store.migrate()
+    db = store.connect()
+    try:
+        for start in range(0, count, 500):
+            with write(db):
+                for seq in range(start, min(count, start + 500)):
+                    event = Event(source="generic", source_type="generic", kind="bench", title="deliveries",
+                                  body=f"seq {seq}", payload="{}")
+                    record_event(db, event, config, time.time())
+    finally:
+        db.close()
+
+
+def measure_deliveries(root: Path, args: argparse.Namespace) -> tuple[list[Row], list[str]]:
+    rows, notes = [], []
+    for case, make in (("webhook channel", webhook_service), ("apprise json://", apprise_service)):
+        directory = root / f"deliveries-{case.split()[0]}"
+        sink = uvicorn_app("sink", root / f"sink-{directory.name}.log")
+        daemon = notifyd(directory, make(sink), lambda config: prefill(config, args.deliveries))
+        try:
+            wait_until(lambda: httpx.get(sink.url + "/count").json() >= args.deliveries, 600, "every delivery")
+            wait_until(lambda: stored(directory, "SELECT count(*) FROM jobs WHERE service = 'sink' AND state = 'succeeded'")
+                       >= args.deliveries, 30, "every job to be recorded succeeded")
+            rss, hwm = daemon.rss_mb()
+            arrivals = sorted(at for at, _ in httpx.get(sink.url + "/arrivals").json())
+        finally:
+            daemon.stop()
+            sink.stop()
+        not_done = stored(directory, "SELECT count(*) FROM jobs WHERE service = 'sink' AND state != 'succeeded'")
+        if not_done:
+            raise SystemExit(f"{case}: {not_done} jobs did not succeed")
+        rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+        rows.append(Row("deliveries/s, default threads", f"{case}, {len(arrivals):,} queued jobs",
+                        f"{rate:,.0f}/s", "", f"≥ {DELIVERIES_TARGET:g}/s: "
+                        + ("met" if rate >= DELIVERIES_TARGET else "MISSED")))
+        notes.append(f"RSS after {args.deliveries:,} deliveries ({case}): {rss:.1f} MB (peak {hwm:.1f} MB); "
+                     f"target ≤ {RSS_TARGET_MB:g} MB: " + ("met" if hwm <= RSS_TARGET_MB else "MISSED"))
+    return rows, notes
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def print_markdown(rows: list[Row]) -> None:
+    print("| figure | case | measured | ratio | target |")
+    print("|---|---|---|--:|---|")
+    for r in rows:
+        print(f"| {r.figure} | {r.case} | {r.measured} | {r.ratio} | {r.target} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measured wrk run")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (the server gets the other core)")
+    parser.add_argument("--repeat", type=int, default=3, help="wrk runs per target; the best is reported")
+    parser.add_argument("--latency-events", type=int, default=300, help="events timed end to end")
+    parser.add_argument("--deliveries", type=int, default=10_000, help="queued jobs for deliveries/s")
+    parser.add_argument("--only", choices=("ingest", "latency", "deliveries"), action="append",
+                        help="run only these parts (repeat the option)")
+    args = parser.parse_args(argv)
+    parts = args.only or ["ingest", "latency", "deliveries"]
+    if "ingest" in parts and shutil.which("wrk") is None:
+        parser.error("wrk is not on the PATH (Debian: apt-get install wrk); or leave out the ingest part")
+
+    print(f"notifyd daemon benchmark: python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+          f"{os.cpu_count()} CPUs, {platform.machine()} {platform.system()}", flush=True)
+    started = time.perf_counter()
+    rows: list[Row] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="notifyd-bench-") as tmp:
+        root = Path(tmp)
+        if "ingest" in parts:
+            found, said = measure_ingest(root, args)
+            rows += found
+            notes += said
+        if "latency" in parts:
+            rows += measure_latency(root, args)
+        if "deliveries" in parts:
+            found, said = measure_deliveries(root, args)
+            rows += found
+            notes += said
+    print()
+    print_markdown(rows)
+    print()
+    for note in notes:
+        print(note)
+    print(f"total wall time: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
