@@ -1,14 +1,18 @@
 """The SQLite store: one file in WAL mode, numbered migrations, and transactions that map errors.
 
 Every thread opens its own connection with `Store.connect()`; connections run in autocommit mode
-so each write is an explicit `BEGIN IMMEDIATE … COMMIT` (see `write`).
+so each write is an explicit `BEGIN IMMEDIATE … COMMIT` (see `write`). The threads of one process
+take turns for write transactions on the Store's own lock, and meet SQLite's busy handler only
+when another process (the CLI) holds the database: that handler sleeps in steps of up to 100 ms,
+so threads waiting in it for each other spend most of their time asleep beside a free database.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -129,6 +133,7 @@ class Store:
 
     path: Path
     synchronous: str = "NORMAL"
+    write_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def connect(self) -> sqlite_utils.Database:
         """A new connection (one per thread) with WAL, the busy timeout and foreign keys on."""
@@ -146,7 +151,9 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.path}: {exc}") from None
-        return sqlite_utils.Database(conn, execute_plugins=False)
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        db.write_lock = self.write_lock  # type: ignore[attr-defined]  # read by write()
+        return db
 
     def migrate(self) -> int:
         """Bring the file up to SCHEMA_VERSION; returns the version it was at."""
@@ -168,25 +175,37 @@ class Store:
 
 @contextmanager
 def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One `BEGIN IMMEDIATE` transaction; SQLite's operational errors become StoreUnavailable."""
-    conn = db.conn
+    """One `BEGIN IMMEDIATE` transaction; SQLite's operational errors become StoreUnavailable.
+
+    A connection from `Store.connect()` first takes its Store's write lock (as long as the busy
+    timeout at most), so this process's writers queue there instead of in SQLite's busy handler.
+    """
+    lock: threading.Lock | None = getattr(db, "write_lock", None)
+    if lock is not None and not lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+        raise StoreUnavailable(f"the database is locked: another write of this process has held it "
+                               f"for {BUSY_TIMEOUT_MS // 1000} s")
     try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        raise StoreUnavailable(_reason(exc)) from None
-    try:
-        yield db
-        conn.execute("COMMIT")
-    except BaseException as exc:
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-        if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(
-                exc, sqlite3.IntegrityError):
+        conn = db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
             raise StoreUnavailable(_reason(exc)) from None
-        raise
+        try:
+            yield db
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(
+                    exc, sqlite3.IntegrityError):
+                raise StoreUnavailable(_reason(exc)) from None
+            raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _reason(exc: sqlite3.Error) -> str:

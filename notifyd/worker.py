@@ -255,6 +255,10 @@ class WorkerPool:
                             self._running.pop(claim.job.id, None)
                     continue
                 wait = queue.next_wakeup()
+                if wait == 0:
+                    # Due, yet not ours: claim passed over a service already at its cap. The worker
+                    # that finishes one of its jobs claims the next; sleep until something changes.
+                    wait = None
             except StoreUnavailable as exc:
                 log.warning("worker: store unavailable: %s", exc)
                 wait = POLL

@@ -72,6 +72,27 @@ def test_a_locked_database_is_unavailable_not_an_exception_soup(tmp_path: Path, 
     assert db.execute("SELECT value FROM meta").fetchone()[0] == "v"
 
 
+def test_one_stores_connections_take_turns_on_its_write_lock(tmp_path: Path, monkeypatch) -> None:
+    s = Store(tmp_path / "n.db")
+    s.migrate()
+    first, second = s.connect(), s.connect()
+    assert first.write_lock is second.write_lock is s.write_lock
+    assert Store(tmp_path / "n.db").write_lock is not s.write_lock
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 100)
+    with write(first):
+        assert s.write_lock.locked()
+        with pytest.raises(StoreUnavailable, match="another write of this process"):
+            with write(second):
+                pass
+    assert not s.write_lock.locked()
+    with write(second):                  # released after the first commit, and after a failure
+        second.execute("INSERT INTO meta VALUES ('k', 'v')")
+    with pytest.raises(ZeroDivisionError):
+        with write(first):
+            1 / 0
+    assert not s.write_lock.locked()
+
+
 def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
     s = Store(tmp_path / "n.db")
     s.migrate()

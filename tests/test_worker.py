@@ -153,6 +153,35 @@ def test_a_slow_service_never_holds_every_worker(store: Store) -> None:
         fast.close()
 
 
+def test_a_worker_passed_over_by_the_cap_sleeps_instead_of_spinning(store: Store,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    slow, fast = Receiver(), Receiver()
+    slow.delay = 2.0
+    claims: list[float] = []
+    real_claim = JobQueue.claim
+
+    def counting_claim(self: JobQueue, *args, **kwargs):
+        claims.append(time.monotonic())
+        return real_claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobQueue, "claim", counting_claim)
+    try:
+        config = two_services(slow.json_url, fast.json_url)
+        for n in range(4):
+            add_kind(store, config, "slow", f"slow {n}")
+        pool = WorkerPool(store, lambda: config, threads=3, redact=Redactor()).start()
+        try:
+            time.sleep(0.5)              # two workers deliver slowly; two slow jobs are due but capped
+            window = time.monotonic()
+            time.sleep(1.0)
+            assert len([t for t in claims if t >= window]) <= 3     # a spinning worker makes thousands
+        finally:
+            pool.stop(grace=0.5)
+    finally:
+        slow.close()
+        fast.close()
+
+
 def test_polling_moves_to_an_idle_worker_while_the_poller_is_busy(store: Store) -> None:
     slow, fast = Receiver(), Receiver()
     slow.delay = 4.0
