@@ -118,6 +118,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+STARTED: list["Proc"] = []  # every child, stopped by main() however the run ends
+
+
 class Proc:
     """A child process serving HTTP on 127.0.0.1:port, its output in a log file."""
 
@@ -125,6 +128,7 @@ class Proc:
         self.name, self.port, self.log = name, port, log
         self.popen = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        STARTED.append(self)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
@@ -422,16 +426,20 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="notifyd-bench-") as tmp:
         root = Path(tmp)
-        if "ingest" in parts:
-            found, said = measure_ingest(root, args)
-            rows += found
-            notes += said
-        if "latency" in parts:
-            rows += measure_latency(root, args)
-        if "deliveries" in parts:
-            found, said = measure_deliveries(root, args)
-            rows += found
-            notes += said
+        try:
+            if "ingest" in parts:
+                found, said = measure_ingest(root, args)
+                rows += found
+                notes += said
+            if "latency" in parts:
+                rows += measure_latency(root, args)
+            if "deliveries" in parts:
+                found, said = measure_deliveries(root, args)
+                rows += found
+                notes += said
+        finally:
+            for proc in STARTED:
+                proc.stop()
     print()
     print_markdown(rows)
     print()
