@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -131,32 +132,55 @@ def add_kind(store: Store, config: Config, kind: str, title: str) -> int:
     return result.jobs[0].id
 
 
-def test_a_slow_service_never_holds_every_worker(store: Store) -> None:
+@dataclass
+class SlowAndFast:
+    """A slow and a fast receiver, a config with a service for each, and a 3-thread pool to start."""
+
+    store: Store
+    slow: Receiver
+    fast: Receiver
+    config: Config
+    pool: WorkerPool | None = None
+
+    def start(self) -> WorkerPool:
+        self.pool = WorkerPool(self.store, lambda: self.config, threads=3, redact=Redactor()).start()
+        return self.pool
+
+    def add(self, kind: str, title: str) -> int:
+        return add_kind(self.store, self.config, kind, title)
+
+
+@pytest.fixture
+def slow_and_fast(store: Store) -> Iterator[SlowAndFast]:
     slow, fast = Receiver(), Receiver()
-    slow.delay = 3.0
+    setup = SlowAndFast(store, slow, fast, two_services(slow.json_url, fast.json_url))
     try:
-        config = two_services(slow.json_url, fast.json_url)
-        for n in range(4):
-            add_kind(store, config, "slow", f"slow {n}")
-        pool = WorkerPool(store, lambda: config, threads=3, redact=Redactor()).start()
-        try:
-            time.sleep(0.5)                              # the slow jobs have taken what they may
-            started = time.monotonic()
-            job = add_kind(store, config, "fast", "fast one")
-            pool.notify()
-            wait_for(lambda: job_row(store, job)[0] == "succeeded", 3, interval=0.02, message="the fast job")
-            assert time.monotonic() - started < 1.0
-        finally:
-            pool.stop(grace=0.5)
+        yield setup
     finally:
+        if setup.pool is not None:
+            setup.pool.stop(grace=0.5)
         slow.close()
         fast.close()
 
 
-def test_a_worker_passed_over_by_the_cap_sleeps_instead_of_spinning(store: Store,
+def test_a_slow_service_never_holds_every_worker(slow_and_fast: SlowAndFast) -> None:
+    s = slow_and_fast
+    s.slow.delay = 3.0
+    for n in range(4):
+        s.add("slow", f"slow {n}")
+    pool = s.start()
+    time.sleep(0.5)                              # the slow jobs have taken what they may
+    started = time.monotonic()
+    job = s.add("fast", "fast one")
+    pool.notify()
+    wait_for(lambda: job_row(s.store, job)[0] == "succeeded", 3, interval=0.02, message="the fast job")
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_worker_passed_over_by_the_cap_sleeps_instead_of_spinning(slow_and_fast: SlowAndFast,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    slow, fast = Receiver(), Receiver()
-    slow.delay = 2.0
+    s = slow_and_fast
+    s.slow.delay = 2.0
     claims: list[float] = []
     real_claim = JobQueue.claim
 
@@ -165,43 +189,27 @@ def test_a_worker_passed_over_by_the_cap_sleeps_instead_of_spinning(store: Store
         return real_claim(self, *args, **kwargs)
 
     monkeypatch.setattr(JobQueue, "claim", counting_claim)
-    try:
-        config = two_services(slow.json_url, fast.json_url)
-        for n in range(4):
-            add_kind(store, config, "slow", f"slow {n}")
-        pool = WorkerPool(store, lambda: config, threads=3, redact=Redactor()).start()
-        try:
-            time.sleep(0.5)              # two workers deliver slowly; two slow jobs are due but capped
-            window = time.monotonic()
-            time.sleep(1.0)
-            assert len([t for t in claims if t >= window]) <= 3     # a spinning worker makes thousands
-        finally:
-            pool.stop(grace=0.5)
-    finally:
-        slow.close()
-        fast.close()
+    for n in range(4):
+        s.add("slow", f"slow {n}")
+    s.start()
+    time.sleep(0.5)                  # two workers deliver slowly; two slow jobs are due but capped
+    window = time.monotonic()
+    time.sleep(1.0)
+    assert len([t for t in claims if t >= window]) <= 3     # a spinning worker makes thousands
 
 
-def test_polling_moves_to_an_idle_worker_while_the_poller_is_busy(store: Store) -> None:
-    slow, fast = Receiver(), Receiver()
-    slow.delay = 4.0
-    try:
-        config = two_services(slow.json_url, fast.json_url)
-        pool = WorkerPool(store, lambda: config, threads=3, redact=Redactor()).start()
-        try:
-            time.sleep(0.3)
-            add_kind(store, config, "slow", "keeps one worker busy")
-            pool.notify()
-            time.sleep(0.5)
-            started = time.monotonic()
-            job = add_kind(store, config, "fast", "queued by another process")   # nobody calls notify
-            wait_for(lambda: job_row(store, job)[0] == "succeeded", 3, interval=0.02, message="the polled job")
-            assert time.monotonic() - started < 1.6
-        finally:
-            pool.stop(grace=0.5)
-    finally:
-        slow.close()
-        fast.close()
+def test_polling_moves_to_an_idle_worker_while_the_poller_is_busy(slow_and_fast: SlowAndFast) -> None:
+    s = slow_and_fast
+    s.slow.delay = 4.0
+    pool = s.start()
+    time.sleep(0.3)
+    s.add("slow", "keeps one worker busy")
+    pool.notify()
+    time.sleep(0.5)
+    started = time.monotonic()
+    job = s.add("fast", "queued by another process")   # nobody calls notify
+    wait_for(lambda: job_row(s.store, job)[0] == "succeeded", 3, interval=0.02, message="the polled job")
+    assert time.monotonic() - started < 1.6
 
 
 def test_channel_cache_closes_what_the_config_no_longer_has() -> None:
