@@ -308,8 +308,10 @@ class JobQueue:
         more than `older_than` seconds ago. Returns jobs deleted.
 
         Each batch is its own short transaction, and between batches the purge steps aside for
-        `pause` seconds: longer than SQLite's busy-handler sleeps (up to 25 ms early on), so a
-        waiting writer (ingest) gets the lock instead of being starved by back-to-back batches."""
+        `pause` seconds, so a waiting writer gets the database instead of being starved by
+        back-to-back batches: in the daemon, the ingest writer queued on the store's lock; against
+        `notifyd jobs purge` in another process, the daemon's writers in SQLite's busy handler,
+        whose sleeps are up to 25 ms early on."""
         now = self.clock() if now is None else now
         cutoff = now - older_than
         marks = ",".join("?" for _ in states)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,19 +178,30 @@ class Store:
 def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One `BEGIN IMMEDIATE` transaction; SQLite's operational errors become StoreUnavailable.
 
-    A connection from `Store.connect()` first takes its Store's write lock (as long as the busy
-    timeout at most), so this process's writers queue there instead of in SQLite's busy handler.
+    A connection from `Store.connect()` first takes its Store's write lock, so this process's
+    writers queue there instead of in SQLite's busy handler; the time spent queueing comes off
+    the busy timeout, so a write gives up after BUSY_TIMEOUT_MS in all. Not reentrant: a thread
+    inside write() must not open another write() on the same Store.
     """
     lock: threading.Lock | None = getattr(db, "write_lock", None)
-    if lock is not None and not lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
-        raise StoreUnavailable(f"the database is locked: another write of this process has held it "
-                               f"for {BUSY_TIMEOUT_MS // 1000} s")
+    conn = db.conn
+    waited_ms = 0
+    if lock is not None:
+        started = time.monotonic()
+        if not lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise StoreUnavailable(f"the database is locked: this process's writes have queued for it for "
+                                   f"{BUSY_TIMEOUT_MS // 1000} s (another process holds it, or a write is stuck)")
+        waited_ms = int((time.monotonic() - started) * 1000)
     try:
-        conn = db.conn
+        if waited_ms:
+            conn.execute(f"PRAGMA busy_timeout = {max(1, BUSY_TIMEOUT_MS - waited_ms)}")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(_reason(exc)) from None
+        finally:
+            if waited_ms:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             yield db
             conn.execute("COMMIT")

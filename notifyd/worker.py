@@ -256,8 +256,11 @@ class WorkerPool:
                     continue
                 wait = queue.next_wakeup()
                 if wait == 0:
-                    # Due, yet not ours: claim passed over a service already at its cap. The worker
-                    # that finishes one of its jobs claims the next; sleep until something changes.
+                    # Something is due that claim did not give us: mostly a service already at its
+                    # cap (the worker that finishes one of its jobs claims the next). Re-claiming at
+                    # once would spin; sleep until told, or the poller's POLL picks up the rest (a
+                    # job due a moment after our claim, a lease the once-a-second check had not
+                    # expired yet) within a second or two.
                     wait = None
             except StoreUnavailable as exc:
                 log.warning("worker: store unavailable: %s", exc)

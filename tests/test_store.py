@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -81,7 +83,7 @@ def test_one_stores_connections_take_turns_on_its_write_lock(tmp_path: Path, mon
     monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 100)
     with write(first):
         assert s.write_lock.locked()
-        with pytest.raises(StoreUnavailable, match="another write of this process"):
+        with pytest.raises(StoreUnavailable, match="queued for it"):
             with write(second):
                 pass
     assert not s.write_lock.locked()
@@ -91,6 +93,38 @@ def test_one_stores_connections_take_turns_on_its_write_lock(tmp_path: Path, mon
         with write(first):
             1 / 0
     assert not s.write_lock.locked()
+
+
+def test_queueing_for_the_lock_comes_off_the_busy_timeout(tmp_path: Path, monkeypatch) -> None:
+    s = Store(tmp_path / "n.db")
+    s.migrate()
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 600)
+    holder = sqlite3.connect(s.path, isolation_level=None)     # another process, in effect
+    holder.execute("BEGIN IMMEDIATE")
+    first, second = s.connect(), s.connect()
+    outcomes: dict[str, tuple[float, str]] = {}
+
+    def attempt(name: str, db) -> None:
+        started = time.monotonic()
+        try:
+            with write(db):
+                outcome = "written"
+        except StoreUnavailable as exc:
+            outcome = str(exc)
+        outcomes[name] = (time.monotonic() - started, outcome)
+
+    a = threading.Thread(target=attempt, args=("first", first))
+    a.start()
+    time.sleep(0.05)                      # the first now holds the lock, waiting in SQLite's handler
+    attempt("second", second)
+    a.join()
+    holder.execute("ROLLBACK")
+    for name, (took, outcome) in outcomes.items():
+        assert "locked" in outcome, (name, outcome)
+        assert took < 0.95, (name, took)  # one 0.6 s budget in all, not 0.6 s in the queue + 0.6 s in SQLite
+    with write(second):                   # and the connection's own busy timeout is back
+        pass
+    assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 600
 
 
 def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
