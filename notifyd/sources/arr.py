@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from notifyd.errors import BadPayload
 from notifyd.events import Event
+from notifyd.sources.shape import json_type
 
 KINDS = {
     "Test": "test",
@@ -66,7 +67,7 @@ class _Fields:
         return value
 
     def _wrong(self, key: str, what: str, value: Any) -> BadPayload:
-        return BadPayload(f"field {self.name(key)!r}: expected {what}, got {_json_type(value)}")
+        return BadPayload(f"field {self.name(key)!r}: expected {what}, got {json_type(value)}")
 
     def text(self, key: str, *, strip: bool = True) -> str | None:
         """A string, or None when absent, null or empty."""
@@ -117,7 +118,7 @@ class _Fields:
         for i, item in enumerate(value):
             if not isinstance(item, Mapping):
                 raise BadPayload(f"field '{self.name(key)}[{i}]': expected an object, "
-                                 f"got {_json_type(item)}")
+                                 f"got {json_type(item)}")
             items.append(_Fields(item, f"{self.name(key)}[{i}]"))
         return items
 
@@ -151,7 +152,7 @@ def _parse(app: str, label: str, describe: Describer, body: Mapping[str, Any], s
         if "eventType" not in body:
             got = "nothing (the field is missing)"
         else:
-            got = repr(event_type) if isinstance(event_type, str) else _json_type(event_type)
+            got = repr(event_type) if isinstance(event_type, str) else json_type(event_type)
         raise BadPayload(f"field 'eventType': expected an event name such as \"Download\", got {got}")
     event_type = event_type.strip()
     kind = KINDS.get(event_type, event_type.lower())
@@ -445,19 +446,3 @@ def _describe_readarr(fields: _Fields, event_type: str, kind: str) -> _Found:
 def parse_readarr(body: Mapping[str, Any], source: str, source_type: str, raw: str) -> Event:
     """Build an Event from a Readarr webhook body, or raise BadPayload naming the field."""
     return _parse("readarr", "Readarr", _describe_readarr, body, source, source_type, raw)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from notifyd.errors import BadPayload
 from notifyd.events import Event
+from notifyd.sources.shape import json_type
 
 EVENT_TYPE = "run.updated"
 RUN_ID_MAX = 200
@@ -172,16 +173,6 @@ class _Url:
 
 
 def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
     if isinstance(value, str):
         return repr(value) if len(value) <= 40 else repr(value[:40] + "…")
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
+    return json_type(value)
