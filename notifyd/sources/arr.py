@@ -107,6 +107,15 @@ class _Fields:
             raise self._wrong(key, "an object", value)
         return _Fields(value, self.name(key))
 
+    def first(self, one: str, many: str) -> _Fields | None:
+        """The `one` object, else the first of the `many` array: senders use either."""
+        return self.obj(one) or next(iter(self.objects(many) or []), None)
+
+    def each(self, one: str, many: str) -> list[_Fields]:
+        """The `one` object alone, else every object of the `many` array."""
+        single = self.obj(one)
+        return [single] if single else self.objects(many) or []
+
     def objects(self, key: str, *, required: bool = False) -> list[_Fields] | None:
         """An array of objects, or None when absent or null."""
         value = self._get(key, "an array of objects", required)
@@ -368,6 +377,19 @@ def parse_sonarr(body: Mapping[str, Any], source: str, source_type: str, raw: st
     return _parse("sonarr", "Sonarr", _describe_sonarr, body, source, source_type, raw)
 
 
+def _owner(found: _Found, owner: _Fields | None, role: str, id_name: str, id_key: str) -> str | None:
+    """Lidarr's artist, Readarr's author: its name, its folder (what changed on disk) and its id."""
+    if owner is None:
+        return None
+    name = owner.text("name")
+    found.put(role, name)
+    folder = owner.text("path", strip=False)
+    if folder:
+        found.paths.append(folder)
+    found.id(id_name, owner.text(id_key))
+    return name
+
+
 # Lidarr ------------------------------------------------------------------------------------------
 
 LIDARR_NEEDS_ARTIST = ("Grab", "Download", "AlbumDownload", "Rename", "Retag", "ArtistAdd",
@@ -376,16 +398,9 @@ LIDARR_NEEDS_ARTIST = ("Grab", "Download", "AlbumDownload", "Rename", "Retag", "
 
 def _describe_lidarr(fields: _Fields, event_type: str, kind: str) -> _Found:
     found = _Found("music")
-    artist = fields.obj("artist", required=event_type in LIDARR_NEEDS_ARTIST)
-    artist_name = None
-    if artist is not None:
-        artist_name = artist.text("name")
-        found.put("artist", artist_name)
-        folder = artist.text("path", strip=False)
-        if folder:
-            found.paths.append(folder)
-        found.id("musicbrainz", artist.text("mbId"))
-    album = fields.obj("album") or next(iter(fields.objects("albums") or []), None)
+    artist_name = _owner(found, fields.obj("artist", required=event_type in LIDARR_NEEDS_ARTIST), "artist",
+                         "musicbrainz", "mbId")
+    album = fields.first("album", "albums")
     album_title = None
     if album is not None:
         album_title = album.text("title")
@@ -395,9 +410,7 @@ def _describe_lidarr(fields: _Fields, event_type: str, kind: str) -> _Found:
         found.id("musicbrainz_album", album.text("mbId"))
         album_title = _with_year(album_title, year)
     found.title = " · ".join(part for part in (artist_name, album_title) if part)
-    track_file = fields.obj("trackFile")
-    files = [track_file] if track_file else fields.objects("trackFiles") or []
-    _files(found, fields, files, fields.obj("release"))
+    _files(found, fields, fields.each("trackFile", "trackFiles"), fields.obj("release"))
     _replaced(found, fields, kind)
     return found
 
@@ -415,16 +428,9 @@ READARR_NEEDS_AUTHOR = ("Grab", "Download", "Rename", "Retag", "AuthorAdded", "A
 
 def _describe_readarr(fields: _Fields, event_type: str, kind: str) -> _Found:
     found = _Found("book")
-    author = fields.obj("author", required=event_type in READARR_NEEDS_AUTHOR)
-    author_name = None
-    if author is not None:
-        author_name = author.text("name")
-        found.put("author", author_name)
-        folder = author.text("path", strip=False)
-        if folder:
-            found.paths.append(folder)
-        found.id("goodreads", author.text("goodreadsId"))
-    book = fields.obj("book") or next(iter(fields.objects("books") or []), None)
+    author_name = _owner(found, fields.obj("author", required=event_type in READARR_NEEDS_AUTHOR), "author",
+                         "goodreads", "goodreadsId")
+    book = fields.first("book", "books")
     book_title = None
     if book is not None:
         book_title = book.text("title")
@@ -436,9 +442,7 @@ def _describe_readarr(fields: _Fields, event_type: str, kind: str) -> _Found:
             found.id("isbn13", edition.text("isbn13"))
             found.id("asin", edition.text("asin"))
     found.title = " · ".join(part for part in (author_name, book_title) if part)
-    book_file = fields.obj("bookFile")
-    files = [book_file] if book_file else fields.objects("bookFiles") or []
-    _files(found, fields, files, fields.obj("release"))
+    _files(found, fields, fields.each("bookFile", "bookFiles"), fields.obj("release"))
     _replaced(found, fields, kind)
     return found
 
