@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def presented_tokens(headers: Mapping[str, str], query: Mapping[str, str]) -> list[str]:

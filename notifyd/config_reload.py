@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from notifyd.config import Config, read_config_file
 from notifyd.errors import ConfigError
@@ -77,7 +77,7 @@ class ConfigWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="notifyd-config-watch", daemon=True)
 
-    def start(self) -> "ConfigWatcher":
+    def start(self) -> ConfigWatcher:
         self._thread.start()
         return self
 

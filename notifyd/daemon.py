@@ -16,16 +16,14 @@ from notifyd.config import Config, is_loopback, load_config, parse_listen
 from notifyd.config_reload import ConfigHolder, ConfigWatcher
 from notifyd.errors import ConfigError, ListenError, StoreUnavailable
 from notifyd.ingest import IngestWriter
-from notifyd.lock import ServeLock
+from notifyd.listener import ListenerDeps, create_app
 from notifyd.logs import Redactor, setup_logging
 from notifyd.metrics import Metrics
-from notifyd.queue import JobQueue
 from notifyd.retention import FIRST_AFTER as RETENTION_FIRST_AFTER
 from notifyd.retention import schedule_retention
 from notifyd.sd_notify import SystemdNotifier
-from notifyd.store import Store
+from notifyd.store import open_store
 from notifyd.supervisor import Supervisor
-from notifyd.webhook import ListenerDeps, create_app
 from notifyd.worker import WorkerPool
 
 if TYPE_CHECKING:
@@ -71,7 +69,7 @@ def apply_overrides(config: Config, options: ServeOptions) -> Config:
     return config
 
 
-def quiet_server(config: "uvicorn.Config") -> "uvicorn.Server":
+def quiet_server(config: uvicorn.Config) -> uvicorn.Server:
     """A uvicorn Server whose supervisor loop ticks twice a second instead of ten times, so an
     idle daemon stays near 0 % CPU; shutdown is noticed within half a second."""
     import asyncio
@@ -88,7 +86,7 @@ def quiet_server(config: "uvicorn.Config") -> "uvicorn.Server":
     return Server(config)
 
 
-def _announce_ready(server: "uvicorn.Server", notifier: SystemdNotifier, supervisor: Supervisor,
+def _announce_ready(server: uvicorn.Server, notifier: SystemdNotifier, supervisor: Supervisor,
                     config: Config) -> None:
     """READY=1 once uvicorn serves the bound socket (the store is already open), then supervise."""
     while not server.started and not server.should_exit:
@@ -119,11 +117,14 @@ def serve(options: ServeOptions) -> int:
     redact.update(config.secrets())
     holder = ConfigHolder(config, on_change=lambda new: redact.update(new.secrets()),
                           prepare=lambda new: apply_overrides(new, options))
-    store = Store(config.store.path, config.store.synchronous)
+    # Workers, the lease keeper, the ingest writer and HTTP reads each hold a connection at times.
+    store = open_store(config.store, node_id=config.server.node_id, pool_size=config.worker.threads + 4)
+    lock = store.serve_lock()
     try:
-        lock = ServeLock(store.path).acquire()
+        lock.__enter__()
     except OSError as exc:
-        raise StoreUnavailable(f"cannot create {store.path.parent}: {exc.strerror}") from None
+        raise StoreUnavailable(f"cannot create the folder of {store.location}: {exc.strerror}") from None
+    released = 0
     try:
         try:
             sock = bind_socket(config.server.host, config.server.port)
@@ -145,34 +146,25 @@ def serve(options: ServeOptions) -> int:
         signal.signal(signal.SIGHUP, on_hup)
 
         store.migrate()
-        db = store.connect()
-        recovered = JobQueue(db).recover()
-        db.close()
+        recovered = store.recover(time.time())
         if recovered:
             log.warning("%d job(s) left running by a previous process are queued again", recovered)
 
-        read_conn: dict[str, object] = {}
-
-        def read_db():
-            if "db" not in read_conn:
-                read_conn["db"] = store.connect()
-            return read_conn["db"]
-
-        metrics = Metrics(read_db)
+        metrics = Metrics(store)
         pool = WorkerPool(store, holder, config.worker.threads, redact, observe=metrics.observe_outcome).start()
+        stop_listening = store.subscribe(pool.notify)
         writer = IngestWriter(store, holder, on_commit=pool.notify).start()
-        db = store.connect()
-        schedule_retention(db, delay=RETENTION_FIRST_AFTER)
-        db.close()
-        app = create_app(ListenerDeps(config=holder, writer=writer, read_db=read_db,
+        schedule_retention(store, delay=RETENTION_FIRST_AFTER, now=time.time())
+        app = create_app(ListenerDeps(config=holder, writer=writer, store=store,
                                       config_state=lambda: holder.state, metrics=metrics))
         server = quiet_server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
             loop="auto", http="auto", server_header=False, date_header=False))
         servers.append(server)
         watcher = ConfigWatcher(holder, config.path).start() if config.path and options.watch else None
-        log.info("notifyd %s listening on http://%s (store %s, %d worker threads, %d services)",
-                 __version__, config.server.listen, store.path, config.worker.threads, len(config.services))
+        log.info("notifyd %s listening on http://%s (store: %s %s, node %s, %d worker threads, %d services)",
+                 __version__, config.server.listen, store.engine, store.location, store.node_id,
+                 config.worker.threads, len(config.services))
         notifier = SystemdNotifier()
         supervisor = Supervisor(notifier, {"delivery workers": pool.alive, "ingest writer": writer.alive})
         server_started = threading.Thread(target=_announce_ready, args=(server, notifier, supervisor, config),
@@ -185,12 +177,15 @@ def serve(options: ServeOptions) -> int:
 
         log.info("stopping: no new events; waiting up to %ds for running jobs", int(SHUTDOWN_GRACE))
         writer.stop()
+        stop_listening()
         released = pool.stop(grace=SHUTDOWN_GRACE)
         if watcher:
             watcher.stop()
         log.info("stopped%s", f" ({released} unfinished job(s) given back)" if released else "")
     finally:
-        lock.release()
+        lock.__exit__(None, None, None)
+        if not released:
+            store.close()
     if released:
         # A delivery still hangs in a thread (Apprise's executor threads are joined at exit);
         # its job is already back in the queue, so leave now rather than outlast the grace.

@@ -17,7 +17,9 @@
     │   └── BadPayload           422: JSON of the wrong shape for the source
     └── DeliveryError            a delivery attempt that did not succeed
         ├── TransientError       worth retrying (timeouts, 5xx, 408, 429); may carry retry_after
-        └── PermanentError       retrying cannot help (4xx, bad URL, bad credentials)
+        ├── PermanentError       retrying cannot help (4xx, bad URL, bad credentials)
+        │   └── ReceiverGone     410 Gone: the receiver wants no more; its service is switched off
+        └── Skipped              nobody is left to deliver to (the service was disabled or removed)
 """
 
 from __future__ import annotations
@@ -138,3 +140,11 @@ class TransientError(DeliveryError):
 
 class PermanentError(DeliveryError):
     """Retrying cannot help; the job goes dead at once with this reason."""
+
+
+class ReceiverGone(PermanentError):
+    """The receiver answered 410 Gone: it wants no more deliveries."""
+
+
+class Skipped(DeliveryError):
+    """The job has nobody left to deliver to (its service was disabled or removed): skipped, not failed."""

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable
 
 from notifyd.config import ServiceConfig
-from notifyd.events import Event
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """A job to enqueue for one service; `unique_key` collapses it into a queued twin."""
-
-    service: str
-    kind: str
-    priority: int
-    delay: float = 0.0
-    unique_key: str | None = None
-    payload: Mapping[str, Any] = field(default_factory=dict)
-
+from notifyd.model import Event, JobKind, JobSpec
+from notifyd.run_state import RUN_FINAL_KINDS
 
 CALLBACK_SERVICE = "(callback)"      # a run's own callback URL: not a configured service
-RUN_FINALS = ("run.completed", "run.failed")
 
 
 def is_quiet(event: Event) -> bool:
     """Events recorded that notify no one: a sender's test, a tracked run's intermediate status."""
     if event.kind == "test":
         return True
-    return "run_id" in event.media and event.kind.startswith("run.") and event.kind not in RUN_FINALS
+    return "run_id" in event.media and event.kind.startswith("run.") and event.kind not in RUN_FINAL_KINDS
 
 
 def plan_jobs(event: Event, services: Iterable[ServiceConfig], only: Iterable[str] | None = None,
@@ -53,12 +39,12 @@ def plan_jobs(event: Event, services: Iterable[ServiceConfig], only: Iterable[st
                 continue
         elif not (service.wants(event.kind) or service.name in extra):
             continue
-        if service.job_kind == "refresh":
+        if service.job_kind == JobKind.REFRESH:
             specs.extend(refresh_jobs(event, service))
         else:
             specs.append(JobSpec(service=service.name, kind=service.job_kind, priority=service.priority))
     if callback is not None:
-        specs.append(JobSpec(service=CALLBACK_SERVICE, kind="callback", priority=5,
+        specs.append(JobSpec(service=CALLBACK_SERVICE, kind=JobKind.CALLBACK, priority=5,
                              payload={"run_id": callback[0], "url": callback[1]}))
     return specs
 
@@ -74,11 +60,11 @@ def refresh_jobs(event: Event, service: ServiceConfig) -> list[JobSpec]:
     so a season pack's episodes collapse into one scan per server. No folder: a whole-library refresh.
     """
     mapping = service.options.get("path_map", ())
-    folders = list(dict.fromkeys(map_path(p, mapping) for p in event.paths)) or [None]
+    folders: list[str | None] = list(dict.fromkeys(map_path(p, mapping) for p in event.paths)) or [None]
     library = "audio" if event.media.get("media_type") == "music" else "video"
     change = CHANGE_OF_KIND.get(event.kind, "modified")
     delay = float(service.options.get("scan_delay", DEFAULT_SCAN_DELAY))
-    return [JobSpec(service=service.name, kind="refresh", priority=service.priority, delay=delay,
+    return [JobSpec(service=service.name, kind=JobKind.REFRESH, priority=service.priority, delay=delay,
                     unique_key=f"refresh:{service.name}:{library}:{change}:{folder or '*'}",
                     payload={"path": folder, "library": library, "change": change})
             for folder in folders]

@@ -7,27 +7,22 @@ learns its own result only after that commit.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue as queue_mod
-import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, TYPE_CHECKING
-
+from typing import Any
 
 from notifyd.config import Config
 from notifyd.errors import NotifydError, StoreUnavailable
-from notifyd.events import Event
 from notifyd.fanout import plan_jobs
-from notifyd.queue import Enqueued, enqueue
+from notifyd.model import Enqueued, Event
 from notifyd.runs import apply_status, link_final_event
-from notifyd.store import Store, write
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from notifyd.sources import tracks_run
+from notifyd.store import Store, Tx
 
 log = logging.getLogger("notifyd.ingest")
 MAX_BATCH = 256
@@ -44,41 +39,32 @@ class IngestResult:
     run_id: str | None = None
 
 
-def record_event(db: sqlite_utils.Database, event: Event, config: Config, now: float,
+def record_event(tx: Tx, event: Event, config: Config, now: float,
                  dedupe_key: str | None = None, only: Iterable[str] | None = None) -> IngestResult:
-    """Insert the event and one job per matching service, inside the caller's transaction.
+    """Store the event and one job per matching service, inside the caller's transaction.
 
-    A repeat (same source and dedupe key within server.dedupe_window) inserts nothing and returns
+    A repeat (same source and dedupe key within server.dedupe_window) stores nothing and returns
     the first event with duplicate=True.
     """
-    conn = db.conn
     if dedupe_key:
-        row = conn.execute(
-            "SELECT id, kind FROM events WHERE source = ? AND dedupe_key = ? AND received_at >= ? "
-            "ORDER BY id LIMIT 1", (event.source, dedupe_key, now - config.server.dedupe_window)).fetchone()
-        if row is not None:
-            jobs = [Enqueued(r[0], r[1]) for r in conn.execute(
-                "SELECT id, service FROM jobs WHERE event_id = ? ORDER BY id", (row[0],))]
-            return IngestResult(row[0], row[1], jobs, duplicate=True)
-    run = apply_status(db, event, now) if event.source_type == "comfydeploy" and "run_id" in event.media else None
+        duplicate = tx.claim_dedupe_key(event.source, dedupe_key, now, config.server.dedupe_window)
+        if duplicate is not None:
+            return IngestResult(duplicate.event_id, duplicate.kind, duplicate.jobs, duplicate=True)
+    run = apply_status(tx, event, now) if tracks_run(event) else None
     if run is not None:
         event = run.event
-    event_id = conn.execute(
-        "INSERT INTO events (source, source_type, kind, title, body, paths, media, payload, dedupe_key, "
-        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (event.source, event.source_type, event.kind, event.title, event.body, json.dumps(list(event.paths)),
-         json.dumps(dict(event.media)), event.payload, dedupe_key, now)).lastrowid
-    gone = {r[0] for r in conn.execute("SELECT service FROM service_state")}
+    event_id = tx.insert_event(event, now, dedupe_key)
+    gone = tx.disabled_services()
     services = [s for s in config.services.values() if s.name not in gone]
     if run is None:
         specs = plan_jobs(event, services, only)
     elif run.fan_out:
-        link_final_event(db, run.run_id, event_id)
+        link_final_event(tx, run.run_id, event_id)
         callback = (run.run_id, run.callback_url) if run.callback_url else None
         specs = plan_jobs(event, services, notify=run.notify, callback=callback)
     else:
         specs = []
-    jobs = enqueue(db, event_id, specs, config.worker.max_attempts, now)
+    jobs = tx.enqueue(event_id, specs, config.worker.max_attempts, now)
     return IngestResult(event_id, event.kind, jobs, run_id=run.run_id if run else None)
 
 
@@ -97,7 +83,7 @@ class _Probe:
 
 
 class _Call:
-    """Another write (a run's registration) done in the writer's turn: fn(db, now) → result."""
+    """Another write (a run's registration) done in the writer's turn: fn(tx, now) → result."""
 
     def __init__(self, fn: Callable) -> None:
         self.fn = fn
@@ -118,7 +104,7 @@ class IngestWriter:
         self._thread = threading.Thread(target=self._run, name="notifyd-ingest", daemon=True)
         self._stopped = False
 
-    def start(self) -> "IngestWriter":
+    def start(self) -> IngestWriter:
         self._thread.start()
         return self
 
@@ -131,8 +117,8 @@ class IngestWriter:
         self._queue.put(_Request(event, dedupe_key, future))
         return future
 
-    def call(self, fn: Callable) -> Future:
-        """Run fn(db, now) inside the writer's next transaction; the Future gives its result."""
+    def call(self, fn: Callable[[Tx, float], Any]) -> Future:
+        """Run fn(tx, now) inside the writer's next transaction; the Future gives its result."""
         item = _Call(fn)
         if self._stopped:
             item.future.set_exception(StoreUnavailable("the daemon is shutting down"))
@@ -156,7 +142,6 @@ class IngestWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        db: sqlite_utils.Database | None = None
         while True:
             item = self._queue.get()
             if item is None:
@@ -177,9 +162,7 @@ class IngestWriter:
             if not batch:
                 continue
             try:
-                if db is None:
-                    db = self.store.connect()
-                self._commit(db, batch)
+                self._commit(batch)
             except NotifydError as exc:
                 for entry in batch:
                     if not entry.future.done():
@@ -191,32 +174,27 @@ class IngestWriter:
                 for entry in batch:
                     if not entry.future.done():
                         entry.future.set_exception(StoreUnavailable(f"internal error: {type(exc).__name__}"))
-        if db is not None:
-            db.close()
 
-    def _commit(self, db: sqlite_utils.Database, batch: list) -> None:
+    def _commit(self, batch: list) -> None:
         config = self.config()
         now = self.clock()
         results: list[tuple[Future, object]] = []
-        with write(db):
+        with self.store.transaction() as tx:
             for entry in batch:
                 if isinstance(entry, _Probe):
-                    db.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?)", (str(now),))
+                    tx.write_probe(now)
                     results.append((entry.future, None))
                     continue
-                db.conn.execute("SAVEPOINT one_event")
                 try:
-                    if isinstance(entry, _Call):
-                        result = entry.fn(db, now)
-                    else:
-                        result = record_event(db, entry.event, config, now, entry.dedupe_key)
-                    db.conn.execute("RELEASE one_event")
+                    with tx.savepoint():
+                        if isinstance(entry, _Call):
+                            result = entry.fn(tx, now)
+                        else:
+                            result = record_event(tx, entry.event, config, now, entry.dedupe_key)
                     results.append((entry.future, result))
-                except sqlite3.Error:
+                except StoreUnavailable:
                     raise  # the store failed: the whole batch fails, and nobody hears "accepted"
                 except Exception as exc:
-                    db.conn.execute("ROLLBACK TO one_event")
-                    db.conn.execute("RELEASE one_event")
                     if isinstance(exc, NotifydError):
                         entry.future.set_exception(exc)
                     else:

@@ -16,7 +16,7 @@ class ServeLock:
         self.path = db_path.with_name(db_path.name + ".lock")
         self._fd: int | None = None
 
-    def acquire(self) -> "ServeLock":
+    def acquire(self) -> ServeLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -30,6 +30,22 @@ class ServeLock:
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
+
+    def holder(self) -> str | None:
+        """Who holds the lock now ("pid 123"), or None when no daemon does."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f"pid {os.read(fd, 32).decode(errors='replace').strip() or 'unknown'}"
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         if self._fd is not None:

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 REDACTED = "***"
 

@@ -7,45 +7,41 @@ a second daemon in one process never share counters.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from notifyd.history import DELIVERIES, queue_depth
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from notifyd.model import JobState
+from notifyd.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-STATES = ("queued", "running", "succeeded", "dead", "cancelled", "skipped")
 
 
 class _QueueCollector(Collector):
     """Queue depth by state and the oldest due job's age, read from the store on each scrape."""
 
-    def __init__(self, read_db: Callable[[], "sqlite_utils.Database"], clock: Callable[[], float]) -> None:
-        self.read_db = read_db
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self.store = store
         self.clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        db = self.read_db()
-        counts = dict(db.conn.execute(f"SELECT state, count(*) FROM jobs WHERE {DELIVERIES} GROUP BY state").fetchall())
+        counts = self.store.job_counts()
         depth = GaugeMetricFamily("notifyd_jobs", "Jobs in the store by state.", labels=["state"])
-        for state in STATES:
-            depth.add_metric([state], counts.get(state, 0))
+        for state in JobState:
+            depth.add_metric([str(state)], counts.get(state, 0))
         yield depth
         oldest = GaugeMetricFamily("notifyd_oldest_queued_seconds",
                                    "Age of the oldest queued job that is due (0 when none is waiting).")
-        oldest.add_metric([], queue_depth(db, self.clock())["oldest_queued_s"])
+        oldest.add_metric([], self.store.queue_depth(self.clock()).oldest_queued_s)
         yield oldest
 
 
 class Metrics:
     """The daemon's metrics; `observe_*` are called by the listener and the workers."""
 
-    def __init__(self, read_db: Callable[[], "sqlite_utils.Database"], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.events = Counter("notifyd_events_received", "Webhooks accepted, by source and kind.",
                               ["source", "kind"], registry=self.registry)
@@ -54,7 +50,7 @@ class Metrics:
         self.duration = Histogram("notifyd_delivery_seconds", "How long one delivery attempt took, by service.",
                                   ["service"], registry=self.registry,
                                   buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-        self.registry.register(_QueueCollector(read_db, clock))
+        self.registry.register(_QueueCollector(store, clock))
 
     def observe_event(self, source: str, kind: str) -> None:
         self.events.labels(source=source, kind=kind).inc()

@@ -1,28 +1,23 @@
 """Tracked runs: a long job (an AI generation, an upload) registered by a client and moved along by
-its status webhooks. Only a final status fans out; a finished run never moves backwards."""
+its status webhooks, inside the ingest transaction. Only a final status fans out; the state
+machine itself is `run_state`, pure."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any
 
 from notifyd.config import Config
-from notifyd.errors import BadPayload, NotFound, NotifydError
-from notifyd.events import Event
-from notifyd.history import DELIVERY
-from notifyd.timefmt import iso
+from notifyd.errors import BadPayload, NotifydError
+from notifyd.fanout import plan_jobs
+from notifyd.model import Event, JobSpec, Run
+from notifyd.run_state import UNIT_SECONDS, StatusUpdate, advance, describe_event, new_run, registered_media
+from notifyd.store import Tx
 
-if TYPE_CHECKING:
-    import sqlite_utils
-
-FINAL = ("completed", "failed", "timeout", "cancelled")
-STATUSES = ("queued", "started", "running", "uploading", *FINAL)
-_RANK = {"queued": 0, "started": 1, "running": 2, "uploading": 3}
-UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 
@@ -49,9 +44,9 @@ class RunUpdate:
 
     event: Event
     fan_out: bool
+    run_id: str
     notify: tuple[str, ...] = ()
     callback_url: str | None = None
-    run_id: str | None = None
 
 
 def parse_registration(body: Mapping[str, Any], config: Config,
@@ -109,179 +104,60 @@ def _finite(value: float) -> bool:
         return False
 
 
-def register_run(db: sqlite_utils.Database, reg: Registration, now: float,
-                 config: Config | None = None) -> dict[str, Any]:
-    """Store a registration inside the caller's transaction. A run its first webhook already created
-    takes the registration's details (and, if it already finished, the notifications and callback
-    it could not have had then); one registered before is a RunConflict."""
-    row = db.conn.execute("SELECT registered FROM runs WHERE id = ?", (reg.id,)).fetchone()
-    values = (reg.name, json.dumps(list(reg.notify)), json.dumps(dict(reg.context)), reg.callback_url,
-              reg.cost_amount, reg.cost_unit)
-    if row is None:
-        db.conn.execute(
-            "INSERT INTO runs (id, name, notify, context, callback_url, cost_amount, cost_unit, status, registered, "
-            "source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 1, 'api', ?, ?)",
-            (reg.id, *values, now, now))
-    elif row[0]:
+def register_run(tx: Tx, reg: Registration, now: float, config: Config | None = None) -> dict[str, Any]:
+    """Store a registration. A run its first webhook already created takes the registration's
+    details (and, if it already finished, the notifications and callback it could not have had
+    then); one registered before is a RunConflict."""
+    # Created unregistered, then checked: of two registrations racing on one id, the second
+    # finds the first's row (the primary key decides) already registered.
+    run = tx.run_for_update(reg.id, create=new_run(reg.id, "api", now))
+    assert run is not None
+    if run.registered:
         raise RunConflict(f"run {reg.id!r} is already registered")
-    else:
-        db.conn.execute("UPDATE runs SET name = ?, notify = ?, context = ?, callback_url = ?, cost_amount = ?, "
-                        "cost_unit = ?, registered = 1, updated_at = ? WHERE id = ?", (*values, now, reg.id))
-        run = _row(db, reg.id)
-        if run["status"] in FINAL and run["final_event_id"] is not None and config is not None:
-            _late_fan_out(db, run, reg, config, now)
-    return {"id": reg.id, "status_url": f"/runs/{reg.id}", "status": _row(db, reg.id)["status"]}
+    registered = replace(run, name=reg.name, notify=reg.notify, context=dict(reg.context),
+                         callback_url=reg.callback_url, cost_amount=reg.cost_amount, cost_unit=reg.cost_unit,
+                         registered=True, updated_at=now)
+    tx.save_run(registered)
+    if run.final and run.final_event_id is not None and config is not None:
+        _late_fan_out(tx, registered, config, now)
+    return {"id": reg.id, "status_url": f"/runs/{reg.id}", "status": str(registered.status)}
 
 
-def _late_fan_out(db: sqlite_utils.Database, run: Mapping[str, Any], reg: Registration, config: Config,
-                  now: float) -> None:
+def _late_fan_out(tx: Tx, run: Run, config: Config, now: float) -> None:
     """The final event came before the registration: give it the named services' jobs it lacks, and the callback."""
-    from notifyd.fanout import plan_jobs
-    from notifyd.history import load_event
-    from notifyd.queue import enqueue
-
-    event_id = run["final_event_id"]
-    had = {r[0] for r in db.conn.execute("SELECT service FROM jobs WHERE event_id = ?", (event_id,))}
-    missing = [name for name in reg.notify if name not in had]
-    event = load_event(db, event_id).event
-    context = {**event.media, "context": dict(reg.context), "name": reg.name or event.media.get("name")}
-    db.conn.execute("UPDATE events SET media = ?, title = ? WHERE id = ?",
-                    (json.dumps(context), f"{reg.name or event.media.get('name')}: {run['status']}", event_id))
-    callback = (reg.id, reg.callback_url) if reg.callback_url else None
+    assert run.final_event_id is not None
+    event_id = run.final_event_id
+    had = tx.event_services(event_id)
+    missing = [name for name in run.notify if name not in had]
+    event = tx.load_event(event_id).event
+    media = registered_media(event.media, run)
+    tx.update_event(event_id, title=f"{media['name']}: {run.status}", media=media)
+    callback = (run.id, run.callback_url) if run.callback_url else None
     specs = plan_jobs(event, config.services.values(), only=missing, callback=callback) if missing or callback else []
     if specs:
-        enqueue(db, event_id, specs, config.worker.max_attempts, now)
+        tx.enqueue(event_id, specs, config.worker.max_attempts, now)
 
 
-def apply_status(db: sqlite_utils.Database, event: Event, now: float) -> RunUpdate:
+def apply_status(tx: Tx, event: Event, now: float) -> RunUpdate:
     """Move the run named by a status event along (inside the ingest transaction)."""
-    media = dict(event.media)
-    run_id, status = media["run_id"], media["status"]
-    row = db.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        db.conn.execute("INSERT INTO runs (id, status, source, created_at, updated_at) VALUES (?, 'queued', ?, ?, ?)",
-                        (run_id, event.source, now, now))
-    run = _row(db, run_id)
-    current = run["status"]
-    # A run belongs to the source that first reported on it: another source (perhaps one without
-    # the signing secret) cannot move it.
-    foreign = run["source"] not in (None, "api", event.source)
-    if run["source"] in (None, "api") and not foreign:
-        db.conn.execute("UPDATE runs SET source = ? WHERE id = ?", (event.source, run_id))
-    moves = not foreign and current not in FINAL and (
-        status in FINAL or _RANK.get(status, 0) >= _RANK.get(current, 0))
-    if moves:
-        started = run["started_at"]
-        if started is None and status in ("running", "uploading"):
-            started = now                          # the first running sets the start
-        progress = media.get("progress")
-        if progress is not None and run["progress"] is not None and status not in FINAL:
-            progress = max(progress, run["progress"])
-        db.conn.execute(
-            "UPDATE runs SET status = ?, progress = coalesce(?, progress), live_status = ?, outputs = ?, error = ?, "
-            "started_at = ?, finished_at = ?, updated_at = ? WHERE id = ?",
-            (status, progress, media.get("live_status"), json.dumps(media.get("outputs") or json.loads(run["outputs"])),
-             media.get("error"), started, now if status in FINAL else None, now, run_id))
-        run = _row(db, run_id)
-    final_now = moves and status in FINAL
-    name = run["name"] or f"run {run_id[:8]}"
-    shown = status if moves else current
-    enriched = dict(media, name=name, context=json.loads(run["context"]), registered=bool(run["registered"]))
-    enriched.update({k: v for k, v in _timing(run).items() if v is not None})
-    if foreign:
-        enriched["ignored"] = f"the run is reported by source {run['source']!r}, not {event.source!r}"
-    elif not moves:
-        enriched["ignored"] = f"the run is already {current}" if current in FINAL else f"older than {current}"
-    event = replace(event, title=f"{name}: {shown}", media=enriched)
-    if not final_now:
-        return RunUpdate(event=replace(event, kind=_quiet_kind(event.kind)), fan_out=False, run_id=run_id)
-    return RunUpdate(event=event, fan_out=True, notify=tuple(json.loads(run["notify"])),
-                     callback_url=run["callback_url"], run_id=run_id)
+    update = StatusUpdate.from_event(event)
+    run = tx.run_for_update(update.run_id, create=new_run(update.run_id, event.source, now))
+    assert run is not None
+    transition = advance(run, update, now)
+    if transition.run != run:
+        tx.save_run(transition.run)
+    described = describe_event(event, transition)
+    if not transition.fan_out:
+        return RunUpdate(event=described, fan_out=False, run_id=run.id)
+    return RunUpdate(event=described, fan_out=True, run_id=run.id, notify=transition.run.notify,
+                     callback_url=transition.run.callback_url)
 
 
-def link_final_event(db: sqlite_utils.Database, run_id: str, event_id: int) -> None:
-    db.conn.execute("UPDATE runs SET final_event_id = ? WHERE id = ?", (event_id, run_id))
+def link_final_event(tx: Tx, run_id: str, event_id: int) -> None:
+    run = tx.run_for_update(run_id)
+    if run is not None:
+        tx.save_run(replace(run, final_event_id=event_id))
 
 
-def _quiet_kind(kind: str) -> str:
-    # A repeated or late final update is recorded, but must not look like a second completion.
-    return "run.update" if kind in ("run.completed", "run.failed") else kind
-
-
-def _row(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
-    rows = list(db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
-    if not rows:
-        raise NotFound(f"no run {run_id!r}")
-    return rows[0]
-
-
-def _timing(run: Mapping[str, Any]) -> dict[str, Any]:
-    """Duration from the first running to the end, and its cost at the registered rate."""
-    if run["finished_at"] is None or run["started_at"] is None:
-        return {"duration_s": None, "cost_usd": None}      # never seen running: unknown, not zero
-    duration = round(max(0.0, run["finished_at"] - run["started_at"]), 3)
-    cost = None
-    if run["cost_amount"] is not None:         # from the shown duration, so cost = duration × rate exactly
-        cost = round(duration * run["cost_amount"] / UNIT_SECONDS[run["cost_unit"] or "second"], 6)
-    return {"duration_s": duration, "cost_usd": cost}
-
-
-def callback_body(run: Mapping[str, Any]) -> dict[str, Any]:
-    """What a run's callback_url receives (the same on every retry)."""
-    status = run["status"]
-    body: dict[str, Any] = {"run_id": run["id"], "status": "completed" if status == "completed" else "failed",
-                            "outputs": json.loads(run["outputs"])}
-    if status != "completed":
-        body["error"] = run["error"] or {"timeout": "the run timed out", "cancelled": "the run was cancelled"}.get(
-            status, "the run failed")
-    body.update(_timing(run))
-    body["timestamp"] = iso(run["finished_at"])
-    return body
-
-
-def load_run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
-    return _row(db, run_id)
-
-
-def run_view(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
-    """The run JSON shape of design §11, with its delivery derived from the final event's jobs."""
-    return _view(db, _row(db, run_id))
-
-
-def list_runs(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
-    return [_view(db, row) for row in db.query("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", [limit])]
-
-
-def _view(db: sqlite_utils.Database, run: Mapping[str, Any]) -> dict[str, Any]:
-    jobs = []
-    if run["final_event_id"] is not None:
-        jobs = list(db.query("SELECT id, service, state, attempts, last_error, finished_at FROM jobs "
-                             "WHERE event_id = ? ORDER BY id", [run["final_event_id"]]))
-    timing = _timing(run)
-    return {
-        "id": run["id"], "name": run["name"], "status": run["status"], "progress": run["progress"],
-        "live_status": run["live_status"], "created_at": iso(run["created_at"]),
-        "started_at": iso(run["started_at"]), "finished_at": iso(run["finished_at"]),
-        "duration_s": timing["duration_s"], "cost_usd": timing["cost_usd"], "outputs": json.loads(run["outputs"]),
-        "error": run["error"], "notify": json.loads(run["notify"]), "callback_url": run["callback_url"],
-        "registered": bool(run["registered"]), "delivery": _delivery(run, jobs),
-        "jobs": [{"id": j["id"], "service": j["service"], "state": j["state"], "attempts": j["attempts"],
-                  "delivery": DELIVERY[j["state"]], "last_error": j["last_error"]} for j in jobs],
-    }
-
-
-def _delivery(run: Mapping[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]:
-    """pending until every job of the final event is done; then sent, failed or skipped."""
-    states = [DELIVERY[j["state"]] for j in jobs]
-    if run["status"] not in FINAL or "pending" in states:
-        status = "pending"
-    elif not states or all(s == "skipped" for s in states):
-        status = "skipped"
-    elif "failed" in states:
-        status = "failed"
-    else:
-        status = "sent"
-    sent = [j["finished_at"] for j in jobs if j["state"] == "succeeded" and j["finished_at"]]
-    errors = [j["last_error"] for j in jobs if j["last_error"]]
-    return {"status": status, "delivered_at": iso(max(sent)) if sent and status == "sent" else None,
-            "attempts": sum(j["attempts"] for j in jobs), "last_error": errors[-1] if errors else None}
+__all__ = ["JobSpec", "Registration", "RunConflict", "RunUpdate", "apply_status",
+           "link_final_event", "parse_registration", "register_run"]

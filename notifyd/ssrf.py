@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 
@@ -119,8 +119,9 @@ def default_resolve(host: str, port: int) -> list[str]:
         return [literal]
     addresses: list[str] = []
     for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        if sockaddr[0] not in addresses:
-            addresses.append(sockaddr[0])
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
     return addresses
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from notifyd.sd_notify import SystemdNotifier
 
@@ -24,7 +24,7 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name="notifyd-supervisor", daemon=True)
         self.failed: list[str] = []
 
-    def start(self) -> "Supervisor":
+    def start(self) -> Supervisor:
         self._thread.start()
         return self
 

@@ -5,11 +5,12 @@ files, no globals beyond the event itself)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
-from notifyd.events import Event
 from notifyd.messages import Message
+from notifyd.model import Event
 
 
 class TemplateProblem(Exception):
@@ -45,7 +46,8 @@ DEFAULTS: dict[str, tuple[str, str]] = {
                       "{% if cost_usd is number %} · ${{ '%.4f'|format(cost_usd) }}{% endif %}"
                       "{% for url in output_urls or [] %}\n{{ url }}{% endfor %}"),
     "run.failed": ("{{ title }}",
-                   "{{ error or 'The run failed' }}{% if duration_s is number %} (after {{ duration_s }} s){% endif %}"),
+                   "{{ error or 'The run failed' }}"
+                   "{% if duration_s is number %} (after {{ duration_s }} s){% endif %}"),
 }
 FALLBACK = ("{{ title or (source ~ ': ' ~ kind) }}", "{{ body or title or (source ~ ' sent a ' ~ kind ~ ' event.') }}")
 

@@ -10,16 +10,101 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytest_plugins = ["media_servers"]
+ENGINES = ("sqlite", "postgresql")
+
+
+class PostgresServer:
+    """A real PostgreSQL server for the tests: $NOTIFYD_TEST_POSTGRES_URL when set, else one that
+    the pgserver package (a test extra shipping PostgreSQL's binaries) starts in a temporary folder.
+    Each test gets a database of its own."""
+
+    def __init__(self) -> None:
+        self._server = None
+        self._folder: str | None = None
+        url = os.environ.get("NOTIFYD_TEST_POSTGRES_URL")
+        if not url:
+            import tempfile
+
+            import pgserver
+
+            # Run as root, pgserver starts the server as its own user, which must reach the folder.
+            self._folder = tempfile.mkdtemp(prefix="notifyd-pg-")
+            os.chmod(self._folder, 0o755)
+            self._server = pgserver.get_server(Path(self._folder) / "pgdata", cleanup_mode="stop")
+            url = self._server.get_uri()
+        self.admin_url = url
+        self._count = 0
+
+    def new_database(self) -> str:
+        """A fresh, empty database; its URL."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        import psycopg
+
+        self._count += 1
+        name = f"notifyd_test_{os.getpid()}_{self._count}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+        if self._folder is not None:
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs once per store engine."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(engine: str, request: pytest.FixtureRequest) -> str | None:
+    """For the postgresql run of a test, the URL of a fresh database; None for sqlite."""
+    if engine != "postgresql":
+        return None
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture
+def store(engine: str, store_url: str | None, tmp_path: Path) -> Iterator[Any]:
+    """A migrated store of each engine: a SQLite file, or a fresh PostgreSQL database."""
+    if engine == "sqlite":
+        from notifyd.store.sqlite import SqliteStore
+
+        made: Any = SqliteStore(tmp_path / "notifyd.db", node_id="test-node")
+    else:
+        from notifyd.store.postgres import PostgresStore
+
+        assert store_url is not None
+        made = PostgresStore(store_url, node_id="test-node", pool_size=6)
+    made.migrate()
+    yield made
+    made.close()
 
 
 def free_port() -> int:
@@ -191,15 +276,18 @@ def daemons(tmp_path: Path) -> Iterator[DaemonFactory]:
 
 
 def write_config(path: Path, receiver_url: str | None = None, extra: str = "", db: Path | None = None,
-                 backoff: str = '["100ms", "200ms"]', max_attempts: int = 4, services: str | None = None) -> Path:
+                 backoff: str = '["100ms", "200ms"]', max_attempts: int = 4, services: str | None = None,
+                 store_url: str | None = None) -> Path:
+    """A test config; with `store_url`, on PostgreSQL instead of a SQLite file beside it."""
     db = db or path.parent / "notifyd.db"
+    store = f'url = "{store_url}"' if store_url else f'path = "{db}"'
     text = f"""\
 # test config
 [server]
 max_body = "64KB"
 
 [store]
-path = "{db}"
+{store}
 
 [worker]
 threads = 2

@@ -36,10 +36,11 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
@@ -99,11 +100,11 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, value: Any, content_type: str = "application/json") -> "Reply":
+    def json(cls, status: int, value: Any, content_type: str = "application/json") -> Reply:
         return cls(status, json.dumps(value).encode(), content_type)
 
     @classmethod
-    def text(cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> "Reply":
+    def text(cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Reply:
         return cls(status, text.encode(), content_type)
 
 
@@ -140,7 +141,7 @@ class FakeHTTPServer:
     def running(self) -> bool:
         return self._server is not None
 
-    def start(self) -> "FakeHTTPServer":
+    def start(self) -> FakeHTTPServer:
         """Listen (again). After `stop()` it comes back on the same port."""
         if self._server is not None:
             return self
@@ -166,7 +167,7 @@ class FakeHTTPServer:
 
     close = stop
 
-    def __enter__(self) -> "FakeHTTPServer":
+    def __enter__(self) -> FakeHTTPServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -867,7 +868,7 @@ class SmtpSink:
 
     close = stop
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         return self
 
     def __exit__(self, *exc: Any) -> None:

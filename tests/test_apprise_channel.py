@@ -9,16 +9,12 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import Receiver
 from notifyd.channels.apprise_channel import AppriseChannel
 from notifyd.config import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
-from notifyd.events import Event
-from notifyd.history import StoredEvent
-from notifyd.queue import Job
+from notifyd.model import Delivery, Event, StoredEvent
 
-JOB = Job(id=1, event_id=1, service="s", kind="notify", priority=5, state="running", attempts=1, max_attempts=3,
-          run_at=0, lease_until=None, unique_key=None, last_error=None, created_at=0, finished_at=None)
+from conftest import Receiver
 
 
 def stored(title: str = "Backup done", body: str = "12 GiB", level: str = "success") -> StoredEvent:
@@ -26,12 +22,17 @@ def stored(title: str = "Backup done", body: str = "12 GiB", level: str = "succe
                                      body=body, media={"level": level}))
 
 
+def delivery(event: StoredEvent) -> Delivery:
+    """Job 1 of service "s", a notify, for this event."""
+    return Delivery(job_id=1, service="s", kind="notify", data={}, load_event=lambda: event)
+
+
 def channel(url: str, timeout: float = 5.0) -> AppriseChannel:
     return AppriseChannel(ServiceConfig(name="s", type="apprise", options={"url": url}), timeout)
 
 
 def test_delivers_title_body_and_level_and_records_the_result(receiver: Receiver) -> None:
-    detail = json.loads(channel(receiver.json_url).deliver(JOB, stored()))
+    detail = json.loads(channel(receiver.json_url).deliver(delivery(stored())))
     assert receiver.bodies() == [{"version": "1.0", "title": "Backup done", "message": "12 GiB",
                                   "attachments": [], "type": "success"}]
     assert receiver.requests[0].path == "/hook"
@@ -43,7 +44,7 @@ def test_delivers_title_body_and_level_and_records_the_result(receiver: Receiver
 def test_server_errors_and_throttling_are_transient(receiver: Receiver, status: int) -> None:
     receiver.default_status = status
     with pytest.raises(TransientError, match=f"HTTP {status}") as caught:
-        channel(receiver.json_url).deliver(JOB, stored())
+        channel(receiver.json_url).deliver(delivery(stored()))
     assert json.loads(caught.value.detail)["status"] == "FAILURE"
 
 
@@ -51,31 +52,31 @@ def test_server_errors_and_throttling_are_transient(receiver: Receiver, status: 
 def test_client_errors_are_permanent(receiver: Receiver, status: int) -> None:
     receiver.default_status = status
     with pytest.raises(PermanentError, match=f"HTTP {status}.*credentials"):
-        channel(receiver.json_url).deliver(JOB, stored())
+        channel(receiver.json_url).deliver(delivery(stored()))
 
 
 def test_a_receiver_that_is_down_is_transient(receiver: Receiver) -> None:
     port = receiver.port
     receiver.close()
     with pytest.raises(TransientError):
-        channel(f"json://127.0.0.1:{port}/hook", timeout=2).deliver(JOB, stored())
+        channel(f"json://127.0.0.1:{port}/hook", timeout=2).deliver(delivery(stored()))
 
 
 def test_only_one_try_per_attempt_even_if_the_url_asks_for_retries(receiver: Receiver) -> None:
     receiver.default_status = 503
     with pytest.raises(TransientError):
-        channel(receiver.json_url + "?retry=3").deliver(JOB, stored())
+        channel(receiver.json_url + "?retry=3").deliver(delivery(stored()))
     assert len(receiver.requests) == 1          # our queue owns retries
 
 
 def test_an_invalid_url_is_permanent() -> None:
     with pytest.raises(PermanentError, match="invalid Apprise URL"):
-        channel("nosuchscheme://whatever").deliver(JOB, stored())
+        channel("nosuchscheme://whatever").deliver(delivery(stored()))
 
 
 def test_password_is_masked_in_target_and_detail(receiver: Receiver) -> None:
     ch = channel(f"json://user:hunter2-very-secret@127.0.0.1:{receiver.port}/hook")
-    detail = ch.deliver(JOB, stored())
+    detail = ch.deliver(delivery(stored()))
     assert "hunter2-very-secret" not in ch.target and "hunter2-very-secret" not in detail
     assert ch.target == f"json://user:****@127.0.0.1:{receiver.port}/hook"
 
@@ -102,7 +103,7 @@ def capture_posts(monkeypatch: pytest.MonkeyPatch, status: int = 204) -> list[di
 def test_discord_request_is_exactly_what_discord_expects(monkeypatch: pytest.MonkeyPatch) -> None:
     sent = capture_posts(monkeypatch)
     ch = channel("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js")
-    ch.deliver(JOB, stored(title="Arrival (2016)", body="imported"))
+    ch.deliver(delivery(stored(title="Arrival (2016)", body="imported")))
     assert len(sent) == 1
     assert sent[0]["url"] == "https://discord.com/api/webhooks/4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js"
     payload = json.loads(sent[0]["data"])
@@ -114,13 +115,13 @@ def test_discord_request_is_exactly_what_discord_expects(monkeypatch: pytest.Mon
 def test_discord_401_is_permanent(monkeypatch: pytest.MonkeyPatch) -> None:
     capture_posts(monkeypatch, status=401)
     with pytest.raises(PermanentError, match="HTTP 401"):
-        channel("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js").deliver(JOB, stored())
+        channel("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js").deliver(delivery(stored()))
 
 
 def test_pushover_request(monkeypatch: pytest.MonkeyPatch) -> None:
     sent = capture_posts(monkeypatch, status=200)
     user, token = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG", "azGDORePK8gMaC0QOYAMyEEuzJnyUi"
-    channel(f"pover://{user}@{token}").deliver(JOB, stored(title="Health", body="disk low", level="warning"))
+    channel(f"pover://{user}@{token}").deliver(delivery(stored(title="Health", body="disk low", level="warning")))
     assert sent[0]["url"] == "https://api.pushover.net/1/messages.json"
     data = sent[0]["data"]
     assert data["user"] == user and data["token"] == token

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import write_config
 from notifyd.cli import app
+
+from conftest import write_config
 
 JOB_KEYS = {"id", "event_id", "service", "kind", "priority", "state", "attempts", "max_attempts", "run_at",
             "created_at", "finished_at", "last_error"}
@@ -167,19 +168,32 @@ def test_version(cli) -> None:
 
 
 def test_purge_without_a_limit_applies_the_configs_retention(cli, config: Path) -> None:
-    import sqlite3
     import time as clock
 
+    from notifyd.backoff import RetryPolicy
+    from notifyd.errors import PermanentError
+    from notifyd.outcomes import failed, succeeded
+    from notifyd.store.sqlite import SqliteStore
+
     ids = [json.loads(cli("send", f"m{n}", "--json", "--config", str(config)).output)["jobs"][0]["id"] for n in range(3)]
-    db = sqlite3.connect(config.parent / "notifyd.db")
+    store = SqliteStore(config.parent / "notifyd.db")          # the store the config names
     day = 86400
-    db.execute("UPDATE jobs SET state = 'succeeded', finished_at = ? WHERE id = ?", (clock.time() - 40 * day, ids[0]))
-    db.execute("UPDATE jobs SET state = 'dead', finished_at = ? WHERE id = ?", (clock.time() - 40 * day, ids[1]))
-    db.execute("UPDATE jobs SET state = 'dead', finished_at = ? WHERE id = ?", (clock.time() - 100 * day, ids[2]))
-    db.commit()
+
+    def finish_back_then(job_id: int, days_ago: float, state: str) -> None:
+        """Claim and finish the job as if it had run `days_ago` days ago."""
+        then = clock.time() - days_ago * day
+        claim = store.claim_job(job_id, then, 30)
+        assert claim is not None
+        outcome = succeeded("") if state == "succeeded" else failed(claim.job, PermanentError("x"), RetryPolicy(), then)
+        assert store.finish(claim, outcome, then) and store.get_job(job_id).state == state
+
+    finish_back_then(ids[0], 40, "succeeded")
+    finish_back_then(ids[1], 40, "dead")
+    finish_back_then(ids[2], 100, "dead")
     result = cli("jobs", "purge", "--config", str(config))
     assert result.exit_code == 0 and "purged 2 finished job(s) past retention" in result.output
-    left = [r[0] for r in db.execute("SELECT id FROM jobs")]
+    left = [j.id for j in store.list_jobs(include_maintenance=True)]
+    store.close()
     assert left == [ids[1]]                  # dead for 40 days is kept: keep_dead is 90 days
 
 

@@ -361,6 +361,41 @@ def test_absolute_store_path_is_kept(tmp_path):
     assert read_config_file(path).store.path == tmp_path / "db" / "x.db"
 
 
+def test_a_postgresql_url_picks_that_engine(tmp_path):
+    path = write(tmp_path / "config.toml", '[store]\nurl = "postgresql://notifyd:pw-secret-1@db.lan:5432/notifyd"\n'
+                                          '\n[server]\nnode_id = "box-1"\n')
+    config = read_config_file(path, env={})
+    assert config.store.url == "postgresql://notifyd:pw-secret-1@db.lan:5432/notifyd"
+    assert config.server.node_id == "box-1"
+    assert "pw-secret-1" in config.secrets() and "db.lan" not in config.secrets()
+
+
+def test_notifyd_store_url_is_the_url_when_the_file_names_none(tmp_path):
+    url = "postgres://u:p4ssword@db/notifyd"
+    assert load_config(None, env={"HOME": str(tmp_path), "NOTIFYD_STORE_URL": url}).store.url == url
+    path = write(tmp_path / "config.toml", '[store]\nurl = "postgresql://file@db/notifyd"\n')
+    assert read_config_file(path, env={"NOTIFYD_STORE_URL": url}).store.url == "postgresql://file@db/notifyd"
+
+
+def test_a_path_and_a_url_together_are_an_error(tmp_path):
+    error = config_error(tmp_path, '[store]\npath = "/var/lib/x.db"\nurl = "postgresql://db/notifyd"\n')
+    assert error.key == "store.url" and "both set" in str(error) and error.line == 3
+    path = write(tmp_path / "env.toml", '[store]\npath = "/var/lib/x.db"\n')
+    with pytest.raises(ConfigError, match="NOTIFYD_STORE_URL is set"):
+        read_config_file(path, env={"NOTIFYD_STORE_URL": "postgresql://db/notifyd"})
+
+
+@pytest.mark.parametrize("url", ["mysql://db/notifyd", "postgresql://", "db.lan:5432", "sqlite:///x.db"])
+def test_a_store_url_must_be_postgresql(tmp_path, url):
+    error = config_error(tmp_path, f'[store]\nurl = "{url}"\n')
+    assert error.key == "store.url" and "PostgreSQL URL" in str(error)
+
+
+def test_a_bad_store_url_in_the_environment_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match=r"\$NOTIFYD_STORE_URL: expected a PostgreSQL URL"):
+        load_config(None, env={"HOME": str(tmp_path), "NOTIFYD_STORE_URL": "redis://x"})
+
+
 # ---------------------------------------------------------------------------------------------
 # Service filters
 

@@ -62,7 +62,7 @@ def test_disable_changes_only_the_existing_enabled_line(config_path):
     set_service_enabled(config_path, "mail", False)
     before, after = lines(COMMENTED), lines(config_path.read_text(encoding="utf-8"))
     assert len(after) == len(before)
-    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
     assert len(changed) == 1
     assert before[changed[0]] == "enabled = true   # keep this comment"
     assert after[changed[0]] == "enabled = false   # keep this comment"

@@ -34,11 +34,12 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
     for path, command in listed:
         assert (command.help or "").strip(), f"{' '.join(path)} has no help text"
         if is_group(command):
-            assert any(l.startswith(f"notifyd {' '.join(path)} ") for l in CLI_BLOCK), \
+            assert any(line.startswith(f"notifyd {' '.join(path)} ") for line in CLI_BLOCK), \
                 f"`notifyd {' '.join(path)}` is not in the README's CLI section"
         else:
             parent = " ".join(path[:-1])
-            words = [w for l in CLI_BLOCK if l.startswith(f"notifyd {parent}".rstrip() + " ") for w in l.split()]
+            words = [w for line in CLI_BLOCK if line.startswith(f"notifyd {parent}".rstrip() + " ")
+                     for w in line.split()]
             assert path[-1] in words, f"`notifyd {' '.join(path)}` is not in the README's CLI section"
         for param in command.params:
             if getattr(param, "param_type_name", "") == "option" and param.name != "help":

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from notifyd.config import ServiceConfig
-from notifyd.events import Event
 from dataclasses import replace
 
 import pytest
 
+from notifyd.config import ServiceConfig
 from notifyd.config import parse_config as _parse_config
-from notifyd.fanout import JobSpec, map_path, plan_jobs, refresh_jobs
+from notifyd.fanout import map_path, plan_jobs, refresh_jobs
+from notifyd.model import Event, JobSpec
 
 
 def event(kind: str) -> Event:

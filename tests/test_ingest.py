@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from notifyd import store as store_mod
 from notifyd.config import parse_config
 from notifyd.errors import StoreUnavailable
-from notifyd.events import Event
 from notifyd.ingest import IngestWriter, record_event
-from notifyd.store import Store, write
+from notifyd.model import Event, JobState
+from notifyd.store import Store
+from notifyd.store import sqlite as sqlite_mod
+from notifyd.store.sqlite import SqliteStore
 
 CONFIG = parse_config({
     "server": {"dedupe_window": "10m"},
@@ -31,42 +32,39 @@ def event(kind: str = "backup", title: str = "t") -> Event:
     return Event(source="generic", source_type="generic", kind=kind, title=title, payload='{"x": 1}')
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "i.db")
-    s.migrate()
-    return s
-
-
 def test_event_and_one_job_per_matching_enabled_service(store: Store) -> None:
-    db = store.connect()
-    with write(db):
-        result = record_event(db, event("health"), CONFIG, 1000.0, "key-1")
+    with store.transaction() as tx:
+        result = record_event(tx, event("health"), CONFIG, 1000.0, "key-1")
     assert not result.duplicate and result.kind == "health"
     assert [j.service for j in result.jobs] == ["all", "health"]
-    rows = db.execute("SELECT service, priority, max_attempts, state, run_at, event_id FROM jobs ORDER BY id").fetchall()
-    assert rows == [("all", 5, 5, "queued", 1000.0, result.event_id), ("health", 2, 5, "queued", 1000.0, result.event_id)]
-    stored = db.execute("SELECT source, kind, title, payload, dedupe_key FROM events").fetchone()
-    assert stored == ("generic", "health", "t", '{"x": 1}', "key-1")
+    jobs = sorted(store.list_jobs(), key=lambda j: j.id)
+    rows = [(j.service, j.priority, j.max_attempts, j.state, j.run_at, j.event_id) for j in jobs]
+    assert rows == [("all", 5, 5, JobState.QUEUED, 1000.0, result.event_id),
+                    ("health", 2, 5, JobState.QUEUED, 1000.0, result.event_id)]
+    [stored] = store.list_events()
+    assert (stored.id, stored.event.source, stored.event.kind, stored.event.title, stored.event.payload) == (
+        result.event_id, "generic", "health", "t", '{"x": 1}')
+    # The dedupe key is stored with the event: a repeat with it names this event.
+    with store.transaction() as tx:
+        repeat = record_event(tx, event("health"), CONFIG, 1001.0, "key-1")
+    assert repeat.duplicate and repeat.event_id == result.event_id
 
 
 def test_test_events_are_recorded_without_jobs(store: Store) -> None:
-    db = store.connect()
-    with write(db):
-        result = record_event(db, event("test"), CONFIG, 1000.0)
-    assert result.jobs == [] and db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    with store.transaction() as tx:
+        result = record_event(tx, event("test"), CONFIG, 1000.0)
+    assert result.jobs == [] and store.info().counts["events"] == 1
 
 
 def test_repeat_within_the_window_is_a_duplicate_outside_it_is_new(store: Store) -> None:
-    db = store.connect()
-    with write(db):
-        first = record_event(db, event(), CONFIG, 1000.0, "k")
-        again = record_event(db, event(), CONFIG, 1000.0 + 599, "k")
-        other_key = record_event(db, event(), CONFIG, 1000.0 + 599, "k2")
-        later = record_event(db, event(), CONFIG, 1000.0 + 601, "k")
+    with store.transaction() as tx:
+        first = record_event(tx, event(), CONFIG, 1000.0, "k")
+        again = record_event(tx, event(), CONFIG, 1000.0 + 599, "k")
+        other_key = record_event(tx, event(), CONFIG, 1000.0 + 599, "k2")
+        later = record_event(tx, event(), CONFIG, 1000.0 + 601, "k")
     assert again.duplicate and again.event_id == first.event_id and again.jobs == first.jobs
     assert not other_key.duplicate and not later.duplicate
-    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+    assert store.info().counts["events"] == 3
 
 
 def test_writer_commits_a_burst_and_answers_each_caller(store: Store) -> None:
@@ -80,11 +78,14 @@ def test_writer_commits_a_burst_and_answers_each_caller(store: Store) -> None:
     assert results[200].duplicate and results[200].event_id == results[0].event_id
     assert sum(commits) == 200                      # one job each; workers were told about every one
     assert len(commits) < 200                       # and the burst shared transactions
-    assert store.connect().execute("SELECT count(*) FROM jobs").fetchone()[0] == 200
+    assert store.info().counts["jobs"] == 200
 
 
-def test_writer_fails_every_caller_when_the_store_is_locked_and_recovers(store: Store, monkeypatch) -> None:
-    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 200)
+def test_writer_fails_every_caller_when_the_store_is_locked_and_recovers(tmp_path: Path, monkeypatch) -> None:
+    # SQLite only: another process holding the database file's write lock.
+    monkeypatch.setattr(sqlite_mod, "BUSY_TIMEOUT_MS", 200)
+    store = SqliteStore(tmp_path / "i.db")
+    store.migrate()
     writer = IngestWriter(store, lambda: CONFIG).start()
     assert writer.probe().result(5) is None
     holder = sqlite3.connect(store.path, isolation_level=None)
@@ -98,8 +99,9 @@ def test_writer_fails_every_caller_when_the_store_is_locked_and_recovers(store: 
     holder.execute("ROLLBACK")
     assert writer.submit(event(title="after"), "k-after").result(10).event_id
     writer.stop()
-    titles = [r[0] for r in store.connect().execute("SELECT title FROM events")]
+    titles = [e.event.title for e in store.list_events()]
     assert titles == ["after"]                     # nothing half-stored from the failed batch
+    store.close()
 
 
 def test_writer_refuses_after_stop(store: Store) -> None:
@@ -133,9 +135,9 @@ def test_a_caller_that_gave_up_does_not_break_its_batch(store: Store) -> None:
     writer = IngestWriter(store, lambda: CONFIG)
     original = writer._commit
 
-    def slow_commit(db, batch):
+    def slow_commit(batch):
         gate.wait(5)                                  # the writer is stuck, as on a slow disk
-        original(db, batch)
+        original(batch)
 
     writer._commit = slow_commit
     writer.start()
@@ -147,4 +149,4 @@ def test_a_caller_that_gave_up_does_not_break_its_batch(store: Store) -> None:
     gate.set()
     assert first.result(5).event_id and second.result(5).event_id
     writer.stop()
-    assert [r[0] for r in store.connect().execute("SELECT title FROM events ORDER BY id")] == ["first", "second"]
+    assert [e.event.title for e in sorted(store.list_events(), key=lambda e: e.id)] == ["first", "second"]

@@ -11,8 +11,17 @@ from typing import Any
 import pytest
 
 from conftest import FIXTURES, Daemon, DaemonFactory, cli_json, run_cli, wait_for
-from media_servers import (EMBY_KEY, JELLYFIN_KEY, KODI_PASSWORD, PLEX_TOKEN, EmbyServer, JellyfinServer,
-                           KodiServer, PlexServer, SmtpSink)
+from media_servers import (
+    EMBY_KEY,
+    JELLYFIN_KEY,
+    KODI_PASSWORD,
+    PLEX_TOKEN,
+    EmbyServer,
+    JellyfinServer,
+    KodiServer,
+    PlexServer,
+    SmtpSink,
+)
 
 
 def media_config(path: Path, kodi: KodiServer, jellyfin: JellyfinServer, emby: EmbyServer, plex: PlexServer,

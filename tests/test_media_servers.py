@@ -9,8 +9,18 @@ import httpx
 import pytest
 
 from media_servers import (  # the fixtures come from conftest's pytest_plugins
-    DROP, EMBY_KEY, JELLYFIN_KEY, KODI_PASSWORD, KODI_USER, PLEX_TOKEN, EmbyServer, JellyfinServer,
-    KodiServer, PlexServer, SmtpSink, parse_mediabrowser,
+    DROP,
+    EMBY_KEY,
+    JELLYFIN_KEY,
+    KODI_PASSWORD,
+    KODI_USER,
+    PLEX_TOKEN,
+    EmbyServer,
+    JellyfinServer,
+    KodiServer,
+    PlexServer,
+    SmtpSink,
+    parse_mediabrowser,
 )
 
 T = 5.0

@@ -6,26 +6,34 @@ import json
 
 import pytest
 
-from media_servers import EMBY_KEY, JELLYFIN_KEY, KODI_PASSWORD, PLEX_TOKEN, EmbyServer, JellyfinServer, KodiServer, PlexServer
 from notifyd.channels.jellyfin import EmbyChannel, JellyfinChannel
 from notifyd.channels.kodi import KodiChannel
 from notifyd.channels.plex import PlexChannel
 from notifyd.config import parse_config
 from notifyd.errors import PermanentError, TransientError
-from notifyd.events import Event
-from notifyd.history import StoredEvent
-from notifyd.queue import Job
+from notifyd.model import Delivery, Event, StoredEvent
+
+from media_servers import (
+    EMBY_KEY,
+    JELLYFIN_KEY,
+    KODI_PASSWORD,
+    PLEX_TOKEN,
+    EmbyServer,
+    JellyfinServer,
+    KodiServer,
+    PlexServer,
+)
 
 STORED = StoredEvent(1, 0.0, Event(source="radarr", source_type="radarr", kind="download", title="Arrival (2016)"))
 
 
-def job(path: str | None, library: str = "video", change: str = "created", test: bool = False, job_id: int = 7) -> Job:
+def delivery(path: str | None, library: str = "video", change: str = "created", test: bool = False,
+             job_id: int = 7) -> Delivery:
     payload = {"path": path, "library": library, "change": change}
     if test:
         payload["test"] = True
-    return Job(id=job_id, event_id=1, service="s", kind="refresh", priority=3, state="running", attempts=1,
-               max_attempts=3, run_at=0, lease_until=None, unique_key=None, last_error=None, created_at=0,
-               finished_at=None, payload=json.dumps(payload))
+    return Delivery(job_id=job_id, service="s", kind="refresh", data=payload,
+                    load_event=lambda: STORED)
 
 
 def service(**table):
@@ -39,7 +47,7 @@ def kodi_channel(server: KodiServer, password: str = KODI_PASSWORD) -> KodiChann
 
 
 def test_kodi_scans_the_folder_with_a_trailing_slash(kodi: KodiServer) -> None:
-    detail = json.loads(kodi_channel(kodi).deliver(job("/storage/movies/Arrival (2016)"), STORED))
+    detail = json.loads(kodi_channel(kodi).deliver(delivery("/storage/movies/Arrival (2016)")))
     assert kodi.calls == [("VideoLibrary.Scan", {"directory": "/storage/movies/Arrival (2016)/"})]
     assert detail["result"] == "OK"
     body = kodi.requests[-1].json()
@@ -48,19 +56,19 @@ def test_kodi_scans_the_folder_with_a_trailing_slash(kodi: KodiServer) -> None:
 
 def test_kodi_music_is_an_audio_scan_and_no_folder_scans_everything(kodi: KodiServer) -> None:
     channel = kodi_channel(kodi)
-    channel.deliver(job("/storage/music/Radiohead", library="audio"), STORED)
-    channel.deliver(job(None), STORED)
+    channel.deliver(delivery("/storage/music/Radiohead", library="audio"))
+    channel.deliver(delivery(None))
     assert kodi.calls == [("AudioLibrary.Scan", {"directory": "/storage/music/Radiohead/"}), ("VideoLibrary.Scan", {})]
 
 
 def test_kodi_test_without_a_path_only_pings(kodi: KodiServer) -> None:
-    kodi_channel(kodi).deliver(job(None, test=True), STORED)
+    kodi_channel(kodi).deliver(delivery(None, test=True))
     assert [c[0] for c in kodi.calls] == ["JSONRPC.Ping"]
 
 
 def test_kodi_wrong_password_is_permanent_and_says_so(kodi: KodiServer) -> None:
     with pytest.raises(PermanentError, match="HTTP 401.*check the username and password") as caught:
-        kodi_channel(kodi, password="wrong").deliver(job("/x"), STORED)
+        kodi_channel(kodi, password="wrong").deliver(delivery("/x"))
     assert "wrong" not in str(caught.value)
     assert kodi.calls == []
 
@@ -74,25 +82,25 @@ def test_kodi_json_rpc_error_is_permanent(kodi: KodiServer) -> None:
 
     channel.request = as_an_older_kodi
     with pytest.raises(PermanentError, match="Kodi refused VideoLibrary.Scan: Method not found.*-32601"):
-        channel.deliver(job(None), STORED)
+        channel.deliver(delivery(None))
 
 
 def test_kodi_down_or_busy_is_transient(kodi: KodiServer) -> None:
     channel = kodi_channel(kodi)
     kodi.fail_next(503)
     with pytest.raises(TransientError, match="HTTP 503"):
-        channel.deliver(job("/x"), STORED)
+        channel.deliver(delivery("/x"))
     kodi.stop()
     with pytest.raises(TransientError, match="cannot reach"):
-        channel.deliver(job("/x"), STORED)
+        channel.deliver(delivery("/x"))
 
 
 # -- Jellyfin and Emby -----------------------------------------------------------------------
 
 def test_jellyfin_gets_the_folder_with_the_mediabrowser_token(jellyfin: JellyfinServer) -> None:
     channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key=JELLYFIN_KEY), 5)
-    channel.deliver(job("/media/tv/Severance/Season 02"), STORED)
-    channel.deliver(job("/media/movies/Old", change="deleted"), STORED)
+    channel.deliver(delivery("/media/tv/Severance/Season 02"))
+    channel.deliver(delivery("/media/movies/Old", change="deleted"))
     assert jellyfin.updates == [("/media/tv/Severance/Season 02", "Created"), ("/media/movies/Old", "Deleted")]
     assert all(r.header("Authorization") == f'MediaBrowser Token="{JELLYFIN_KEY}"' for r in jellyfin.requests)
     assert all(r.header("X-Emby-Token") is None for r in jellyfin.requests)
@@ -100,21 +108,21 @@ def test_jellyfin_gets_the_folder_with_the_mediabrowser_token(jellyfin: Jellyfin
 
 def test_jellyfin_without_a_folder_refreshes_the_library_and_tests_with_system_info(jellyfin: JellyfinServer) -> None:
     channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key=JELLYFIN_KEY), 5)
-    channel.deliver(job(None), STORED)
+    channel.deliver(delivery(None))
     assert jellyfin.refreshes == 1
-    channel.deliver(job(None, test=True), STORED)
+    channel.deliver(delivery(None, test=True))
     assert jellyfin.refreshes == 1 and jellyfin.requests[-1].path == "/System/Info"
 
 
 def test_jellyfin_wrong_key_is_permanent(jellyfin: JellyfinServer) -> None:
     channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key="nope" * 8), 5)
     with pytest.raises(PermanentError, match="HTTP 401.*check the api_key"):
-        channel.deliver(job("/x"), STORED)
+        channel.deliver(delivery("/x"))
 
 
 def test_emby_gets_the_folder_with_x_emby_token(emby: EmbyServer) -> None:
     channel = EmbyChannel(service(type="emby", url=emby.url, api_key=EMBY_KEY), 5)
-    channel.deliver(job("/media/movies/Arrival (2016)", change="modified"), STORED)
+    channel.deliver(delivery("/media/movies/Arrival (2016)", change="modified"))
     assert emby.updates == [("/media/movies/Arrival (2016)", "Modified")]
     assert emby.requests[-1].header("X-Emby-Token") == EMBY_KEY
 
@@ -123,7 +131,7 @@ def test_retry_after_is_honoured(jellyfin: JellyfinServer) -> None:
     channel = JellyfinChannel(service(type="jellyfin", url=jellyfin.url, api_key=JELLYFIN_KEY), 5)
     jellyfin.fail_next(429)
     with pytest.raises(TransientError, match="HTTP 429"):
-        channel.deliver(job("/x"), STORED)
+        channel.deliver(delivery("/x"))
 
 
 # -- Plex ------------------------------------------------------------------------------------
@@ -134,10 +142,10 @@ def plex_channel(server: PlexServer, token: str = PLEX_TOKEN) -> PlexChannel:
 
 def test_plex_refreshes_the_section_that_holds_the_folder(plex: PlexServer) -> None:
     channel = plex_channel(plex)
-    detail = json.loads(channel.deliver(job("/storage/tv/Severance/Season 02"), STORED))
+    detail = json.loads(channel.deliver(delivery("/storage/tv/Severance/Season 02")))
     assert plex.refreshes == [("2", "/storage/tv/Severance/Season 02")]
     assert detail == {"section": "2", "library": "TV Shows", "path": "/storage/tv/Severance/Season 02"}
-    channel.deliver(job("/storage/movies/Arrival (2016)"), STORED)
+    channel.deliver(delivery("/storage/movies/Arrival (2016)"))
     assert plex.refreshes[-1] == ("1", "/storage/movies/Arrival (2016)")
     assert plex.section_reads == 1                       # sections are cached
     assert all(r.header("X-Plex-Token") == PLEX_TOKEN for r in plex.requests)
@@ -146,22 +154,22 @@ def test_plex_refreshes_the_section_that_holds_the_folder(plex: PlexServer) -> N
 
 def test_plex_reads_sections_again_on_a_miss(plex: PlexServer) -> None:
     channel = plex_channel(plex)
-    channel.deliver(job("/storage/movies/A"), STORED)
+    channel.deliver(delivery("/storage/movies/A"))
     plex.add_section("9", "Kids", "movie", ["/storage/kids"])
-    channel.deliver(job("/storage/kids/B"), STORED)
+    channel.deliver(delivery("/storage/kids/B"))
     assert plex.refreshes[-1] == ("9", "/storage/kids/B") and plex.section_reads == 2
 
 
 def test_plex_folder_in_no_library_is_permanent_and_names_the_libraries(plex: PlexServer) -> None:
     with pytest.raises(PermanentError, match="no Plex library holds /elsewhere/X.*Movies: /storage/movies"):
-        plex_channel(plex).deliver(job("/elsewhere/X"), STORED)
+        plex_channel(plex).deliver(delivery("/elsewhere/X"))
 
 
 def test_plex_wrong_token_is_permanent(plex: PlexServer) -> None:
     with pytest.raises(PermanentError, match="HTTP 401.*check the token"):
-        plex_channel(plex, token="wrong").deliver(job("/storage/movies/A"), STORED)
+        plex_channel(plex, token="wrong").deliver(delivery("/storage/movies/A"))
 
 
 def test_plex_without_a_folder_refreshes_every_section(plex: PlexServer) -> None:
-    plex_channel(plex).deliver(job(None), STORED)
+    plex_channel(plex).deliver(delivery(None))
     assert sorted(k for k, _ in plex.refreshes) == ["1", "2", "3"]

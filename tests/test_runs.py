@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -165,7 +165,7 @@ def test_a_missing_context_key_makes_that_job_dead_with_a_reason(tmp_path: Path,
 
 def signed(secret: str, body: dict, msg_id: str = "msg_1", when: datetime | None = None) -> tuple[bytes, dict]:
     raw = json.dumps(body)
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     return raw.encode(), {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
                           "webhook-signature": Webhook(secret).sign(msg_id, when, raw),
                           "content-type": "application/json"}
@@ -179,7 +179,7 @@ def test_a_source_with_a_secret_needs_a_valid_fresh_signature(tmp_path: Path, da
     assert httpx.post(url, json=fixture("queued")).status_code == 401
     raw, headers = signed("whsec_" + "A" * 32, fixture("queued"))
     assert httpx.post(url, content=raw, headers=headers).status_code == 401
-    raw, headers = signed(SOURCE_SECRET, fixture("queued"), when=datetime.fromtimestamp(time.time() - 600, timezone.utc))
+    raw, headers = signed(SOURCE_SECRET, fixture("queued"), when=datetime.fromtimestamp(time.time() - 600, UTC))
     stale = httpx.post(url, content=raw, headers=headers)
     assert stale.status_code == 401 and "too old" in stale.json()["detail"]
     assert httpx.post(url, content=raw, headers={**headers, "webhook-signature": "garbage"}).status_code == 401
@@ -229,21 +229,16 @@ def test_nan_and_infinity_are_not_json(tmp_path: Path, daemons: DaemonFactory, r
     assert answer.status_code == 400
 
 
-def test_a_callback_that_turned_private_is_dead_with_the_reason(tmp_path: Path) -> None:
+def test_a_callback_that_turned_private_is_dead_with_the_reason() -> None:
     from notifyd.channels.webhook import deliver_run_callback
     from notifyd.config import parse_config
     from notifyd.errors import PermanentError
-    from notifyd.queue import Job
-    from notifyd.store import Store, write
+    from notifyd.model import Delivery, Run, RunStatus
 
-    store = Store(tmp_path / "cb.db")
-    store.migrate()
-    db = store.connect()
-    with write(db):
-        db.execute("INSERT INTO runs (id, status, created_at, updated_at, finished_at) VALUES ('r', 'completed', 0, 0, 1)")
+    run = Run(id="r", status=RunStatus.COMPLETED, created_at=0, updated_at=0, finished_at=1)
     config = parse_config({"runs": {"callback_secret": SECRET}}, path=None)
-    job = Job(id=1, event_id=None, service="(callback)", kind="callback", priority=5, state="running", attempts=1,
-              max_attempts=3, run_at=0, lease_until=None, unique_key=None, last_error=None, created_at=0,
-              finished_at=None, payload=json.dumps({"run_id": "r", "url": "http://127.0.0.1:9/cb"}))
+    delivery = Delivery(job_id=1, service="(callback)", kind="callback",
+                        data={"run_id": "r", "url": "http://127.0.0.1:9/cb"},
+                        load_event=lambda: pytest.fail("a run's callback needs no event"))
     with pytest.raises(PermanentError, match="127.0.0.1 is a loopback address"):
-        deliver_run_callback(job, db, config, 2)
+        deliver_run_callback(delivery, run, config, 2)

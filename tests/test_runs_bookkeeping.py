@@ -1,18 +1,16 @@
-"""Run bookkeeping on a real SQLite file: forward-only status, timing and cost, registration races."""
+"""Run bookkeeping on a real store (each engine): forward-only status, timing and cost, registration races."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 
 from notifyd.config import parse_config
 from notifyd.errors import BadPayload
 from notifyd.ingest import record_event
-from notifyd.runs import Registration, RunConflict, parse_registration, register_run, run_view
+from notifyd.runs import Registration, RunConflict, parse_registration, register_run
 from notifyd.sources.comfydeploy import parse_comfydeploy
-from notifyd.store import Store, write
+from notifyd.store import Store
+from notifyd.views import run_view
 
 CONFIG = parse_config({"runs": {"callback_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "services": {"chat": {"type": "apprise", "url": "json://127.0.0.1:9/{chat_id}",
                                              "events": ["never"]},
@@ -20,67 +18,60 @@ CONFIG = parse_config({"runs": {"callback_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILP
                                              "events": ["run.completed"]}}}, path=None)
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    store = Store(tmp_path / "runs.db")
-    store.migrate()
-    return store.connect()
-
-
-def update(db, status: str, at: float, run_id: str = "r1", **extra):
+def update(store: Store, status: str, at: float, run_id: str = "r1", **extra):
     body = {"event_type": "run.updated", "run_id": run_id, "status": status, **extra}
     event = parse_comfydeploy(body, "comfydeploy", "comfydeploy", "{}")
-    with write(db):
-        return record_event(db, event, CONFIG, at)
+    with store.transaction() as tx:
+        return record_event(tx, event, CONFIG, at)
 
 
-def register(db, at: float = 0.0, **fields):
+def register(store: Store, at: float = 0.0, **fields):
     reg = parse_registration({"id": "r1", **fields}, CONFIG, lambda url: None)
-    with write(db):
-        return register_run(db, reg, at, CONFIG)
+    with store.transaction() as tx:
+        return register_run(tx, reg, at, CONFIG)
 
 
-def test_status_moves_forward_only_and_the_first_running_starts_the_clock(db) -> None:
-    register(db, name="Portrait", notify=["chat"], context={"chat_id": "1"}, cost_rate={"amount": 0.5, "unit": "minute"})
-    assert update(db, "queued", 100).jobs == []
-    assert update(db, "running", 110, progress=0.2).jobs == []
-    assert update(db, "running", 115, progress=0.1).jobs == []          # progress never goes back
-    assert update(db, "started", 116).jobs == []                         # nor the status
-    assert update(db, "uploading", 150).jobs == []
-    run = run_view(db, "r1")
+def test_status_moves_forward_only_and_the_first_running_starts_the_clock(store: Store) -> None:
+    register(store, name="Portrait", notify=["chat"], context={"chat_id": "1"}, cost_rate={"amount": 0.5, "unit": "minute"})
+    assert update(store, "queued", 100).jobs == []
+    assert update(store, "running", 110, progress=0.2).jobs == []
+    assert update(store, "running", 115, progress=0.1).jobs == []          # progress never goes back
+    assert update(store, "started", 116).jobs == []                         # nor the status
+    assert update(store, "uploading", 150).jobs == []
+    run = run_view(store, "r1")
     assert (run["status"], run["progress"]) == ("uploading", 0.2)
-    final = update(db, "success", 230, progress=1)
+    final = update(store, "success", 230, progress=1)
     assert sorted(j.service for j in final.jobs) == ["chat", "feed"]     # named whatever its filter, plus filter
-    run = run_view(db, "r1")
+    run = run_view(store, "r1")
     assert run["status"] == "completed" and run["duration_s"] == 120.0 and run["cost_usd"] == 1.0
     assert run["delivery"]["status"] == "pending" and len(run["jobs"]) == 2
     # a repeated final, a late running: recorded, nothing moves, nobody is told again
-    assert update(db, "success", 240, progress=1).jobs == []
-    assert update(db, "failed", 250).jobs == []
-    assert update(db, "running", 260).jobs == []
-    run = run_view(db, "r1")
+    assert update(store, "success", 240, progress=1).jobs == []
+    assert update(store, "failed", 250).jobs == []
+    assert update(store, "running", 260).jobs == []
+    run = run_view(store, "r1")
     assert run["status"] == "completed" and run["duration_s"] == 120.0
-    kinds = [r[0] for r in db.execute("SELECT kind FROM events ORDER BY id")]
+    kinds = [e.event.kind for e in store.list_events()]
     assert kinds.count("run.completed") == 1 and "run.update" in kinds
 
 
-def test_a_run_never_seen_running_has_no_duration_and_says_why_it_failed(db) -> None:
-    register(db, cost_rate={"amount": 2})
-    final = update(db, "timeout", 50)
+def test_a_run_never_seen_running_has_no_duration_and_says_why_it_failed(store: Store) -> None:
+    register(store, cost_rate={"amount": 2})
+    final = update(store, "timeout", 50)
     assert [j.service for j in final.jobs] == []                     # no notify, no callback, no filter match
-    run = run_view(db, "r1")
+    run = run_view(store, "r1")
     assert run["status"] == "timeout" and run["duration_s"] is None and run["cost_usd"] is None
     assert run["error"] == "the run timed out" and run["delivery"]["status"] == "skipped"
 
 
-def test_a_registration_after_the_first_webhook_takes_over_but_not_twice(db) -> None:
-    update(db, "queued", 10)
-    assert run_view(db, "r1")["registered"] is False
-    register(db, name="late", notify=["chat"], context={"chat_id": "9"})
-    run = run_view(db, "r1")
+def test_a_registration_after_the_first_webhook_takes_over_but_not_twice(store: Store) -> None:
+    update(store, "queued", 10)
+    assert run_view(store, "r1")["registered"] is False
+    register(store, name="late", notify=["chat"], context={"chat_id": "9"})
+    run = run_view(store, "r1")
     assert run["registered"] is True and run["name"] == "late" and run["notify"] == ["chat"]
     with pytest.raises(RunConflict):
-        register(db)
+        register(store)
 
 
 @pytest.mark.parametrize("body, field", [
@@ -99,28 +90,29 @@ def test_a_generated_id_and_defaults() -> None:
     assert isinstance(reg, Registration) and len(reg.id) == 32 and reg.notify == () and reg.cost_amount is None
 
 
-def test_a_registration_after_the_final_webhook_still_notifies_and_calls_back(db) -> None:
-    update(db, "running", 10)
-    final = update(db, "success", 20)
+def test_a_registration_after_the_final_webhook_still_notifies_and_calls_back(store: Store) -> None:
+    update(store, "running", 10)
+    final = update(store, "success", 20)
     assert [j.service for j in final.jobs] == ["feed"]                  # only the filter match, then
-    answer = register(db, 30, name="late", notify=["chat", "feed"], context={"chat_id": "7"},
+    answer = register(store, 30, name="late", notify=["chat", "feed"], context={"chat_id": "7"},
                       callback_url="https://example.com/cb")
     assert answer["status"] == "completed"
-    services = sorted(r[0] for r in db.execute("SELECT service FROM jobs WHERE event_id = ?", (final.event_id,)))
+    services = sorted(j.service for j in store.jobs_of_events([final.event_id])[final.event_id]
+                      if j.event_id == final.event_id)
     assert services == ["(callback)", "chat", "feed"]                  # feed keeps its one job
-    run = run_view(db, "r1")
+    run = run_view(store, "r1")
     assert run["name"] == "late" and run["delivery"]["status"] == "pending"
-    media = json.loads(db.execute("SELECT media FROM events WHERE id = ?", (final.event_id,)).fetchone()[0])
+    media = store.get_event(final.event_id).event.media
     assert media["context"] == {"chat_id": "7"}                          # the chat URL can be filled
 
 
-def test_another_source_cannot_move_a_run(db) -> None:
+def test_another_source_cannot_move_a_run(store: Store) -> None:
     body = {"event_type": "run.updated", "run_id": "r9", "status": "running"}
-    with write(db):
-        record_event(db, parse_comfydeploy(body, "signed", "comfydeploy", "{}"), CONFIG, 1)
-        result = record_event(db, parse_comfydeploy({**body, "status": "success"}, "comfydeploy", "comfydeploy", "{}"),
+    with store.transaction() as tx:
+        record_event(tx, parse_comfydeploy(body, "signed", "comfydeploy", "{}"), CONFIG, 1)
+        result = record_event(tx, parse_comfydeploy({**body, "status": "success"}, "comfydeploy", "comfydeploy", "{}"),
                               CONFIG, 2)
-    assert result.jobs == [] and run_view(db, "r9")["status"] == "running"
+    assert result.jobs == [] and run_view(store, "r9")["status"] == "running"
 
 
 def test_callbacks_need_a_signing_secret_and_rates_must_be_finite() -> None:

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from notifyd.errors import BadPayload
-from notifyd.events import Event
+from notifyd.model import Event
 from notifyd.sources import SOURCE_TYPES
 from notifyd.sources.arr import parse_lidarr, parse_radarr, parse_readarr, parse_sonarr
 
@@ -125,10 +126,10 @@ def test_every_arr_fixture_has_expectations():
 
 
 def test_registry_names_the_four_apps():
-    assert SOURCE_TYPES["radarr"] is parse_radarr
-    assert SOURCE_TYPES["sonarr"] is parse_sonarr
-    assert SOURCE_TYPES["lidarr"] is parse_lidarr
-    assert SOURCE_TYPES["readarr"] is parse_readarr
+    assert SOURCE_TYPES["radarr"].parse is parse_radarr
+    assert SOURCE_TYPES["sonarr"].parse is parse_sonarr
+    assert SOURCE_TYPES["lidarr"].parse is parse_lidarr
+    assert SOURCE_TYPES["readarr"].parse is parse_readarr
     assert "generic" in SOURCE_TYPES
 
 

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from notifyd.errors import BadPayload
-from notifyd.events import Event
+from notifyd.model import Event
 from notifyd.sources import SOURCE_TYPES
 from notifyd.sources.comfydeploy import parse_comfydeploy
 
@@ -26,7 +27,7 @@ def parse(body: dict, source: str = "comfydeploy") -> Event:
 
 
 def test_registered_as_a_source_type():
-    assert SOURCE_TYPES["comfydeploy"] is parse_comfydeploy
+    assert SOURCE_TYPES["comfydeploy"].parse is parse_comfydeploy and SOURCE_TYPES["comfydeploy"].tracks_runs
 
 
 # fixture → (kind, title, media), media compared whole
@@ -143,7 +144,7 @@ def test_output_urls_depth_first_in_order_without_duplicates():
 
 def test_deeply_nested_outputs_do_not_overflow():
     data: dict = {"url": "https://deep.example/0"}
-    for i in range(5000):
+    for _ in range(5000):
         data = {"inner": [data]}
     body = {"run_id": "r1", "status": "success", "outputs": [{"data": data}]}
     event = parse_comfydeploy(body, "comfydeploy", "comfydeploy", "{}")  # too deep for json.dumps

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from notifyd.errors import BadPayload
-from notifyd.events import Event
+from notifyd.model import Event
 from notifyd.sources.generic import parse_generic
 
 

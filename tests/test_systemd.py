@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DaemonFactory, Receiver, write_config
 from notifyd.sd_notify import SystemdNotifier
+
+from conftest import DaemonFactory, Receiver, write_config
 
 UNIT = Path(__file__).resolve().parent.parent / "contrib" / "systemd" / "notifyd.service"
 

@@ -8,8 +8,8 @@ import pytest
 
 from notifyd.config import parse_config
 from notifyd.errors import ConfigError
-from notifyd.events import Event
 from notifyd.messages import Message
+from notifyd.model import Event
 from notifyd.templates import SAMPLE, TemplateProblem, check_template, filesize, render
 
 

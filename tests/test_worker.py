@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from conftest import Receiver, wait_for
 from notifyd.config import Config, parse_config
-from notifyd.events import Event
 from notifyd.ingest import record_event
+from notifyd.job_handlers import ChannelCache, JobContext
 from notifyd.logs import Redactor
-from notifyd.queue import JobQueue
-from notifyd.store import Store, write
-from notifyd.worker import ChannelCache, WorkerPool, deliver_claim
+from notifyd.model import Claim, Event, Outcome
+from notifyd.store import Store
+from notifyd.worker import WorkerPool, run_job
+
+from conftest import Receiver, wait_for
 
 
 def make_config(url: str, enabled: bool = True) -> Config:
@@ -24,32 +24,33 @@ def make_config(url: str, enabled: bool = True) -> Config:
                          "services": {"sink": {"type": "apprise", "url": url, "enabled": enabled}}}, path=None)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "w.db")
-    s.migrate()
-    return s
-
-
 def add_event(store: Store, config: Config, title: str = "hello") -> int:
-    db = store.connect()
-    with write(db):
-        result = record_event(db, Event(source="generic", source_type="generic", kind="backup", title=title),
+    with store.transaction() as tx:
+        result = record_event(tx, Event(source="generic", source_type="generic", kind="backup", title=title),
                               config, time.time())
-    db.close()
     return result.jobs[0].id
 
 
 def job_row(store: Store, job_id: int) -> tuple:
-    return store.connect().execute("SELECT state, attempts, last_error FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    job = store.get_job(job_id)
+    return job.state, job.attempts, job.last_error
+
+
+def claim(store: Store, config: Config) -> Claim:
+    claimed = store.claim(time.time(), config.worker.lease)
+    assert claimed is not None
+    return claimed
+
+
+def deliver(store: Store, claimed: Claim, config: Config, channels: ChannelCache, redact: Redactor) -> Outcome:
+    return run_job(claimed, JobContext(store, config, channels), redact)
 
 
 def test_a_job_for_a_service_disabled_since_is_skipped(store: Store, receiver: Receiver) -> None:
     config = make_config(receiver.json_url)
     job_id = add_event(store, config)
-    queue = JobQueue(store.connect())
-    outcome = deliver_claim(queue.claim(), queue, make_config(receiver.json_url, enabled=False), ChannelCache(),
-                            Redactor())
+    outcome = deliver(store, claim(store, config), make_config(receiver.json_url, enabled=False), ChannelCache(),
+                      Redactor())
     assert outcome.state == "skipped" and job_row(store, job_id)[2] == "service disabled"
     assert receiver.bodies() == []
 
@@ -57,8 +58,7 @@ def test_a_job_for_a_service_disabled_since_is_skipped(store: Store, receiver: R
 def test_a_job_for_a_removed_service_is_skipped(store: Store, receiver: Receiver) -> None:
     config = make_config(receiver.json_url)
     job_id = add_event(store, config)
-    queue = JobQueue(store.connect())
-    deliver_claim(queue.claim(), queue, replace(config, services={}), ChannelCache(), Redactor())
+    deliver(store, claim(store, config), replace(config, services={}), ChannelCache(), Redactor())
     assert job_row(store, job_id)[0] == "skipped"
 
 
@@ -68,9 +68,8 @@ def test_a_crashing_channel_is_a_transient_failure_not_a_dead_worker(store: Stor
     job_id = add_event(store, config)
     channels = ChannelCache()
     channel = channels.get(config.services["sink"], config.worker.timeout)
-    monkeypatch.setattr(channel, "deliver", lambda job, stored: 1 / 0)
-    queue = JobQueue(store.connect())
-    outcome = deliver_claim(queue.claim(), queue, config, channels, Redactor())
+    monkeypatch.setattr(channel, "deliver", lambda delivery: 1 / 0)
+    outcome = deliver(store, claim(store, config), config, channels, Redactor())
     assert outcome.state == "queued"
     assert job_row(store, job_id)[2].startswith("internal error: ZeroDivisionError")
 
@@ -79,9 +78,9 @@ def test_errors_are_redacted_before_they_are_stored(store: Store, receiver: Rece
     receiver.default_status = 500
     config = make_config(f"json://user:pw-hidden-123@127.0.0.1:{receiver.port}/x")
     job_id = add_event(store, config)
-    queue = JobQueue(store.connect())
-    deliver_claim(queue.claim(), queue, config, ChannelCache(), Redactor(config.secrets()))
-    detail = store.connect().execute("SELECT error || detail FROM attempts WHERE job_id = ?", (job_id,)).fetchone()[0]
+    deliver(store, claim(store, config), config, ChannelCache(), Redactor(config.secrets()))
+    [attempt] = store.job_attempts(job_id)
+    detail = attempt.error + attempt.detail
     assert "HTTP 500" in detail and "pw-hidden-123" not in detail
 
 
@@ -124,11 +123,9 @@ def two_services(slow_url: str, fast_url: str) -> Config:
 
 
 def add_kind(store: Store, config: Config, kind: str, title: str) -> int:
-    db = store.connect()
-    with write(db):
-        result = record_event(db, Event(source="generic", source_type="generic", kind=kind, title=title),
+    with store.transaction() as tx:
+        result = record_event(tx, Event(source="generic", source_type="generic", kind=kind, title=title),
                               config, time.time())
-    db.close()
     return result.jobs[0].id
 
 
@@ -181,13 +178,13 @@ def test_a_worker_passed_over_by_the_cap_sleeps_instead_of_spinning(slow_and_fas
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     s = slow_and_fast
     claims: list[float] = []
-    real_claim = JobQueue.claim
+    real_claim = s.store.claim
 
-    def counting_claim(self: JobQueue, *args, **kwargs):
+    def counting_claim(*args, **kwargs):
         claims.append(time.monotonic())
-        return real_claim(self, *args, **kwargs)
+        return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(JobQueue, "claim", counting_claim)
+    monkeypatch.setattr(s.store, "claim", counting_claim)
     s.slow.delay = 1.2
     jobs = [s.add("slow", f"slow {n}") for n in range(4)]
     s.start()

@@ -13,11 +13,10 @@ from urllib.parse import quote
 
 import apprise
 
-from notifyd.config import ServiceConfig
+from notifyd.config.model import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
-from notifyd.history import StoredEvent
+from notifyd.model import Delivery, StoredEvent
 from notifyd.templates import TemplateProblem, render
-from notifyd.queue import Job
 
 _STATUS = re.compile(r"error=(\d{3})")
 _LEVELS = {"info": apprise.NotifyType.INFO, "success": apprise.NotifyType.SUCCESS,
@@ -101,11 +100,12 @@ class AppriseChannel:
             return f"{service.options['url'].split('://', 1)[0]}://… (invalid)"
         return _privacy_url(plugin)
 
-    def deliver(self, job: Job, stored: StoredEvent) -> str:
+    def deliver(self, delivery: Delivery) -> str:
         if self._invalid:
             raise PermanentError(f"invalid Apprise URL for service {self.name!r} ({self.target}): "
                                  "no Apprise plugin accepts it")
         try:
+            stored = delivery.event
             message = render(stored.event, self.templates)
         except TemplateProblem as exc:
             raise PermanentError(f"service {self.name!r}: {exc}") from None

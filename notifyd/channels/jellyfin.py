@@ -11,9 +11,8 @@ import json
 import httpx
 
 from notifyd.channels.http import HttpChannel
-from notifyd.config import ServiceConfig
-from notifyd.history import StoredEvent
-from notifyd.queue import Job
+from notifyd.config.model import ServiceConfig
+from notifyd.model import Delivery
 
 UPDATE_TYPES = {"created": "Created", "modified": "Modified", "deleted": "Deleted"}
 
@@ -33,8 +32,8 @@ class JellyfinChannel(HttpChannel):
         return {"Authorization": f'MediaBrowser Token="{api_key}"'}
 
 
-    def deliver(self, job: Job, stored: StoredEvent) -> str:
-        data = job.data
+    def deliver(self, delivery: Delivery) -> str:
+        data = delivery.data
         folder = data.get("path")
         if folder:
             update = {"Path": folder, "UpdateType": UPDATE_TYPES.get(data.get("change", ""), "Modified")}

@@ -7,10 +7,9 @@ import json
 import httpx
 
 from notifyd.channels.http import HttpChannel
-from notifyd.config import ServiceConfig
+from notifyd.config.model import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
-from notifyd.history import StoredEvent
-from notifyd.queue import Job
+from notifyd.model import Delivery
 
 
 class KodiChannel(HttpChannel):
@@ -24,8 +23,8 @@ class KodiChannel(HttpChannel):
         self.auth = (username, service.options.get("password", "")) if username else None
 
 
-    def deliver(self, job: Job, stored: StoredEvent) -> str:
-        data = job.data
+    def deliver(self, delivery: Delivery) -> str:
+        data = delivery.data
         folder = data.get("path")
         if data.get("test") and not folder:
             method, params = "JSONRPC.Ping", {}
@@ -33,7 +32,7 @@ class KodiChannel(HttpChannel):
             method = "AudioLibrary.Scan" if data.get("library") == "audio" else "VideoLibrary.Scan"
             # Kodi matches a scan directory against its sources only with the trailing slash.
             params = {"directory": folder.rstrip("/") + "/"} if folder else {}
-        body = {"jsonrpc": "2.0", "method": method, "params": params, "id": job.id}
+        body = {"jsonrpc": "2.0", "method": method, "params": params, "id": delivery.job_id}
         response = self.request("POST", self.url, json=body, auth=self.auth)
         try:
             reply = response.json()

@@ -12,10 +12,9 @@ import threading
 import httpx
 
 from notifyd.channels.http import HttpChannel
-from notifyd.config import ServiceConfig
+from notifyd.config.model import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
-from notifyd.history import StoredEvent
-from notifyd.queue import Job
+from notifyd.model import Delivery
 
 Section = tuple[str, str, tuple[str, ...]]       # key, title, locations
 
@@ -32,8 +31,8 @@ class PlexChannel(HttpChannel):
         self._lock = threading.Lock()
 
 
-    def deliver(self, job: Job, stored: StoredEvent) -> str:
-        data = job.data
+    def deliver(self, delivery: Delivery) -> str:
+        data = delivery.data
         folder = data.get("path")
         if not folder:
             sections = self.sections(refresh=True)

@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from standardwebhooks import Webhook
 
 from notifyd.channels.http import HttpChannel
-from notifyd.config import Config, ServiceConfig
-from notifyd.errors import PermanentError, TransientError
-from notifyd.history import StoredEvent
-from notifyd.queue import Job
-from notifyd.runs import callback_body, load_run
+from notifyd.config.model import Config, ServiceConfig
+from notifyd.errors import PermanentError, ReceiverGone, TransientError
+from notifyd.model import Delivery, Run, StoredEvent
+from notifyd.run_state import callback_body
 from notifyd.ssrf import CallbackRefused, pinned_request_args
 from notifyd.timefmt import iso
 
 
-class ReceiverGone(PermanentError):
-    """The receiver answered 410 Gone: it wants no more deliveries."""
-
-
 def signed_headers(secret: str | None, message_id: str, body: str, now: float | None = None) -> dict[str, str]:
     """Standard Webhooks headers for one attempt (webhook-signature only when there is a secret)."""
-    when = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    when = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     headers = {"webhook-id": message_id, "webhook-timestamp": str(int(when.timestamp())),
                "content-type": "application/json", "user-agent": "notifyd"}
     if secret:
@@ -39,11 +34,11 @@ def signed_headers(secret: str | None, message_id: str, body: str, now: float | 
     return headers
 
 
-def message_id(job: Job) -> str:
-    return f"msg_notifyd_{job.id}"
+def message_id(job_id: int) -> str:
+    return f"msg_notifyd_{job_id}"
 
 
-def event_payload(job: Job, stored: StoredEvent) -> dict[str, Any]:
+def event_payload(stored: StoredEvent) -> dict[str, Any]:
     """What a webhook service receives for an event."""
     event = stored.event
     return {"type": event.kind, "event_id": stored.id, "source": event.source, "source_type": event.source_type,
@@ -61,9 +56,9 @@ class WebhookChannel(HttpChannel):
         self.secret = service.options.get("secret")
 
 
-    def deliver(self, job: Job, stored: StoredEvent) -> str:
-        body = json.dumps(event_payload(job, stored), separators=(",", ":"))
-        return self.post(self.url, body, message_id(job))
+    def deliver(self, delivery: Delivery) -> str:
+        body = json.dumps(event_payload(delivery.event), separators=(",", ":"))
+        return self.post(self.url, body, message_id(delivery.job_id))
 
     def post(self, url: str, body: str, msg_id: str, headers: dict[str, str] | None = None,
              extensions: dict | None = None) -> str:
@@ -80,13 +75,11 @@ class WebhookChannel(HttpChannel):
         return json.dumps({"status": response.status_code, "webhook-id": msg_id})
 
 
-def deliver_run_callback(job: Job, db, config: Config, timeout: float,
+def deliver_run_callback(delivery: Delivery, run: Run, config: Config, timeout: float,
                          transport: httpx.BaseTransport | None = None) -> str:
     """POST a finished run's result to its callback_url, signed with [runs] callback_secret, connecting
     only to an address that passes the SSRF rules at this moment."""
-    data = job.data
-    run = load_run(db, data["run_id"])
-    url = data["url"]
+    url = delivery.data["url"]
     try:
         pinned, host_header, extensions = pinned_request_args(url, config.runs.allow_private_callbacks)
     except CallbackRefused as exc:
@@ -98,6 +91,6 @@ def deliver_run_callback(job: Job, db, config: Config, timeout: float,
     channel.secret = config.runs.callback_secret
     try:
         body = json.dumps(callback_body(run), separators=(",", ":"))
-        return channel.post(pinned, body, message_id(job), headers=host_header, extensions=extensions)
+        return channel.post(pinned, body, message_id(delivery.job_id), headers=host_header, extensions=extensions)
     finally:
         channel.close()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from notifyd import __version__
-from notifyd.cli import config_cmd, events, jobs, runs, services
+from notifyd.cli import config_cmd, events, jobs, runs, services, store_cmd
 from notifyd.cli.common import ConfigOption, JsonOption, open_store
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 
@@ -19,6 +19,7 @@ app.add_typer(services.app, name="services")
 app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
+app.add_typer(store_cmd.app, name="store")
 
 
 def _version(value: bool) -> None:
@@ -35,8 +36,8 @@ def root(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 @app.command()
 def serve(config: ConfigOption = None,
-          listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT, overriding server.listen.")] = None,
-          threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=64,
+          listen: Annotated[str | None, typer.Option("--listen", help="HOST:PORT, overriding server.listen.")] = None,
+          threads: Annotated[int | None, typer.Option("--threads", min=1, max=64,
                                                          help="Worker threads, overriding worker.threads.")] = None,
           log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
           watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Reload the config when its file "
@@ -55,16 +56,15 @@ def serve(config: ConfigOption = None,
 
 @app.command()
 def send(body: Annotated[str, typer.Argument(help="The message text.")],
-         title: Annotated[Optional[str], typer.Option("--title", help="A title.")] = None,
-         service: Annotated[Optional[list[str]], typer.Option("--service", "-s",
+         title: Annotated[str | None, typer.Option("--title", help="A title.")] = None,
+         service: Annotated[list[str] | None, typer.Option("--service", "-s",
                             help="Only these services (repeat the option); default: every enabled service.")] = None,
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Queue a manual notification; the running daemon delivers it within a second."""
-    from notifyd.events import Event
     from notifyd.ingest import record_event
-    from notifyd.store import write
+    from notifyd.model import Event
 
-    with cli_errors(), open_store(config) as (cfg, db):
+    with cli_errors(), open_store(config) as (cfg, store):
         for name in service or []:
             if name not in cfg.services:
                 raise fail(f"no service {name!r} (configured: {', '.join(cfg.services) or 'none'})", 1)
@@ -72,8 +72,8 @@ def send(body: Annotated[str, typer.Argument(help="The message text.")],
                 raise fail(f"service {name!r} is disabled; enable it with `notifyd services enable {name}`", 1)
         event = Event(source="cli", source_type="manual", kind="notification", title=title or "",
                       body=body, media={"level": "info"}, payload="{}")
-        with write(db):
-            result = record_event(db, event, cfg, time.time(), only=service or None)
+        with store.transaction() as tx:
+            result = record_event(tx, event, cfg, time.time(), only=service or None)
     jobs_ = [{"id": j.id, "service": j.service} for j in result.jobs]
     if json:
         print_json({"event_id": result.event_id, "kind": result.kind, "jobs": jobs_})
@@ -87,10 +87,10 @@ def send(body: Annotated[str, typer.Argument(help="The message text.")],
 @app.command()
 def stats(json: JsonOption = False, config: ConfigOption = None) -> None:
     """One screen: jobs by state and service, the last hour, the oldest queued job, dead jobs."""
-    from notifyd.history import stats as read_stats
+    from notifyd.views import stats as read_stats
 
-    with cli_errors(), open_store(config) as (_, db):
-        data = read_stats(db, time.time())
+    with cli_errors(), open_store(config) as (_, store):
+        data = read_stats(store, time.time())
     if json:
         print_json(data)
         return

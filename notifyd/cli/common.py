@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Iterator, Optional, TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from notifyd.config import Config, load_config
-from notifyd.store import Store
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from notifyd.store import Store
 
-ConfigOption = Annotated[Optional[str], typer.Option(
+ConfigOption = Annotated[str | None, typer.Option(
     "--config", "-c", help="Config file (default: $NOTIFYD_CONFIG, ~/.config/notifyd/config.toml, "
                            "/etc/notifyd/config.toml).", show_default=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable keys, for scripts.")]
-MAX_ID = 2**63 - 1      # SQLite's largest integer: a larger id cannot exist
+MAX_ID = 2**63 - 1      # the largest id either engine can hold
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, max=100_000, help="How many rows at most.")]
 
 
 @contextmanager
-def open_store(config_path: str | None) -> Iterator[tuple[Config, sqlite_utils.Database]]:
-    """The config and a connection to its (migrated) database, closed afterwards."""
+def open_store(config_path: str | None) -> Iterator[tuple[Config, Store]]:
+    """The config and its (migrated) store, closed afterwards."""
+    from notifyd.store import open_store as open_configured
+
     config = load_config(config_path)
-    store = Store(config.store.path, config.store.synchronous)
-    store.migrate()
-    db = store.connect()
+    store = open_configured(config.store, node_id=config.server.node_id, pool_size=2)
     try:
-        yield config, db
+        store.migrate()
+        yield config, store
     finally:
-        db.close()
+        store.close()

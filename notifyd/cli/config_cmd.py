@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from notifyd.channels import describe_target
 from notifyd.cli.common import ConfigOption
 from notifyd.cli.output import cli_errors, fail, say
-from notifyd.config import SECRET_KEYS, Config, default_config_path, load_config, locate_key
+from notifyd.config import SECRET_KEYS, Config, default_config_path, load_config, locate_key, mask_database_url
 from notifyd.errors import ConfigError
 from notifyd.units import format_duration
 
@@ -19,7 +19,7 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create, val
 
 
 @app.command()
-def init(path: Annotated[Optional[Path], typer.Argument(help="Where to write (default: "
+def init(path: Annotated[Path | None, typer.Argument(help="Where to write (default: "
                                                              "$XDG_CONFIG_HOME/notifyd/config.toml).")] = None,
          force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False) -> None:
     """Write a commented starter config."""
@@ -65,10 +65,13 @@ def masked(cfg: Config) -> dict[str, Any]:
         server["token"] = "***"
     data: dict[str, Any] = {
         "server": server,
-        "store": {"path": str(cfg.store.path), "synchronous": cfg.store.synchronous,
-                  "keep_succeeded": format_duration(cfg.store.keep_succeeded), "keep_dead": format_duration(cfg.store.keep_dead)},
+        "store": {**({"url": mask_database_url(cfg.store.url)} if cfg.store.url else {"path": str(cfg.store.path)}),
+                  "synchronous": cfg.store.synchronous,
+                  "keep_succeeded": format_duration(cfg.store.keep_succeeded),
+                  "keep_dead": format_duration(cfg.store.keep_dead)},
         "worker": {"threads": cfg.worker.threads, "max_attempts": cfg.worker.max_attempts,
-                   "backoff": [format_duration(s) for s in cfg.worker.backoff], "timeout": format_duration(cfg.worker.timeout),
+                   "backoff": [format_duration(s) for s in cfg.worker.backoff],
+                   "timeout": format_duration(cfg.worker.timeout),
                    "lease": format_duration(cfg.worker.lease)},
     }
     if cfg.sources:

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from notifyd.cli.common import MAX_ID, ConfigOption, JsonOption, LimitOption, open_store
 from notifyd.cli.output import cli_errors, print_json, print_table, say
-from notifyd.history import list_events, show_event
+from notifyd.views import list_events, show_event
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect received events.")
 
 
 @app.command("list")
-def list_(source: Annotated[Optional[str], typer.Option("--source", help="Only this source.")] = None,
-          kind: Annotated[Optional[str], typer.Option("--kind", help="Only this kind.")] = None,
+def list_(source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+          kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
           limit: LimitOption = 50, json: JsonOption = False, config: ConfigOption = None) -> None:
     """List events, newest first, with how their deliveries went."""
-    with cli_errors(), open_store(config) as (_, db):
-        events = list_events(db, source, kind, limit)
+    with cli_errors(), open_store(config) as (_, store):
+        events = list_events(store, source, kind, limit)
     if json:
         print_json(events)
         return
@@ -32,8 +32,8 @@ def list_(source: Annotated[Optional[str], typer.Option("--source", help="Only t
 def show(event_id: Annotated[int, typer.Argument(help="The event's id.", min=1, max=MAX_ID)],
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Show one event and each job's delivery status."""
-    with cli_errors(), open_store(config) as (_, db):
-        event = show_event(db, event_id)
+    with cli_errors(), open_store(config) as (_, store):
+        event = show_event(store, event_id)
     if json:
         print_json(event)
         return

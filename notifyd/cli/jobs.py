@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import time
+from typing import Annotated
 
 import typer
 
 from notifyd.cli.common import MAX_ID, ConfigOption, JsonOption, LimitOption, open_store
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
-from notifyd.history import list_jobs, show_job
-from notifyd.queue import STATES, JobQueue
+from notifyd.model import JobState
 from notifyd.units import format_duration, parse_duration
+from notifyd.views import list_jobs, show_job
+
+STATES = tuple(str(s) for s in JobState)
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect and steer delivery jobs.")
 
 
 @app.command("list")
-def list_(state: Annotated[Optional[str], typer.Option("--state", help=f"One of: {', '.join(STATES)}.")] = None,
-          service: Annotated[Optional[str], typer.Option("--service", help="Only this service's jobs.")] = None,
+def list_(state: Annotated[str | None, typer.Option("--state", help=f"One of: {', '.join(STATES)}.")] = None,
+          service: Annotated[str | None, typer.Option("--service", help="Only this service's jobs.")] = None,
           all_: Annotated[bool, typer.Option("--all", help="Include maintenance jobs (retention).")] = False,
           limit: LimitOption = 50, json: JsonOption = False, config: ConfigOption = None) -> None:
     """List delivery jobs, newest first."""
     if state is not None and state not in STATES:
         raise fail(f"--state must be one of: {', '.join(STATES)}", 2)
-    with cli_errors(), open_store(config) as (_, db):
-        jobs = list_jobs(db, state, service, limit, include_maintenance=all_)
+    with cli_errors(), open_store(config) as (_, store):
+        jobs = list_jobs(store, state, service, limit, include_maintenance=all_)
     if json:
         print_json(jobs)
         return
@@ -37,8 +40,8 @@ def list_(state: Annotated[Optional[str], typer.Option("--state", help=f"One of:
 def show(job_id: Annotated[int, typer.Argument(help="The job's id.", min=1, max=MAX_ID)],
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Show one job and every attempt it made."""
-    with cli_errors(), open_store(config) as (_, db):
-        job = show_job(db, job_id)
+    with cli_errors(), open_store(config) as (_, store):
+        job = show_job(store, job_id)
     if json:
         print_json(job)
         return
@@ -53,16 +56,15 @@ def show(job_id: Annotated[int, typer.Argument(help="The job's id.", min=1, max=
 
 
 @app.command()
-def retry(job_ids: Annotated[Optional[list[int]], typer.Argument(help="Job ids.", min=1, max=MAX_ID)] = None,
+def retry(job_ids: Annotated[list[int] | None, typer.Argument(help="Job ids.", min=1, max=MAX_ID)] = None,
           dead: Annotated[bool, typer.Option("--dead", help="Every dead job.")] = False,
           config: ConfigOption = None) -> None:
     """Queue dead (or cancelled) jobs again with a fresh attempt budget."""
-    with cli_errors(), open_store(config) as (_, db):
-        queue = JobQueue(db)
-        ids = list(job_ids or []) + (queue.dead_ids() if dead else [])
+    with cli_errors(), open_store(config) as (_, store):
+        ids = list(job_ids or []) + (store.dead_ids() if dead else [])
         if not ids:
             raise fail("name job ids, or pass --dead", 2)
-        results = queue.retry(ids)
+        results = store.retry(ids, time.time())
     _report(results, "queued")
 
 
@@ -70,13 +72,13 @@ def retry(job_ids: Annotated[Optional[list[int]], typer.Argument(help="Job ids."
 def cancel(job_ids: Annotated[list[int], typer.Argument(help="Job ids.", min=1, max=MAX_ID)],
            config: ConfigOption = None) -> None:
     """Cancel queued jobs."""
-    with cli_errors(), open_store(config) as (_, db):
-        results = JobQueue(db).cancel(job_ids)
+    with cli_errors(), open_store(config) as (_, store):
+        results = store.cancel(job_ids, time.time())
     _report(results, "cancelled")
 
 
 @app.command()
-def purge(older_than: Annotated[Optional[str], typer.Option(
+def purge(older_than: Annotated[str | None, typer.Option(
               "--older-than", help="Every finished job older than this (default: the config's "
                                    "store.keep_succeeded and store.keep_dead).")] = None,
           config: ConfigOption = None) -> None:
@@ -89,7 +91,9 @@ def purge(older_than: Annotated[Optional[str], typer.Option(
             raise fail(f"--older-than: {exc}", 2) from None
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    with cli_errors(), open_store(config) as (cfg, db), Progress(
+    from notifyd.retention import purge_by_retention
+
+    with cli_errors(), open_store(config) as (cfg, store), Progress(
             SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
         task = progress.add_task("purging…", total=None)
         done = [0]
@@ -98,13 +102,13 @@ def purge(older_than: Annotated[Optional[str], typer.Option(
             done[0] += n
             progress.update(task, description=f"purged {done[0]} jobs…")
 
-        queue = JobQueue(db)
         if seconds is None:
-            total = queue.purge_by_retention(cfg.store.keep_succeeded, cfg.store.keep_dead, progress=step)
+            total = purge_by_retention(store, cfg.store.keep_succeeded, cfg.store.keep_dead, time.time(),
+                                       progress=step)
             rule = (f"past retention (succeeded {format_duration(cfg.store.keep_succeeded)}, "
                     f"dead {format_duration(cfg.store.keep_dead)})")
         else:
-            total = queue.purge(seconds, progress=step)
+            total = store.purge(time.time() - seconds, progress=step)
             rule = f"older than {older_than}"
     say(f"purged {total} finished job(s) {rule}")
 

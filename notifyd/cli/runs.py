@@ -15,10 +15,10 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect tra
 @app.command("list")
 def list_(limit: LimitOption = 50, json: JsonOption = False, config: ConfigOption = None) -> None:
     """List runs, newest first."""
-    from notifyd.runs import list_runs
+    from notifyd.views import list_runs
 
-    with cli_errors(), open_store(config) as (_, db):
-        runs = list_runs(db, limit)
+    with cli_errors(), open_store(config) as (_, store):
+        runs = list_runs(store, limit)
     if json:
         print_json(runs)
         return
@@ -31,10 +31,10 @@ def list_(limit: LimitOption = 50, json: JsonOption = False, config: ConfigOptio
 def show(run_id: Annotated[str, typer.Argument(help="The run's id.")],
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Show one run: status, timings, cost, outputs and delivery."""
-    from notifyd.runs import run_view
+    from notifyd.views import run_view
 
-    with cli_errors(), open_store(config) as (_, db):
-        run = run_view(db, run_id)
+    with cli_errors(), open_store(config) as (_, store):
+        run = run_view(store, run_id)
     if json:
         print_json(run)
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -26,7 +26,7 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
     """List configured services (URLs with their secrets masked)."""
     with cli_errors():
         cfg = load_config(config)
-        rows = [{"name": s.name, "type": s.type, "enabled": s.enabled,
+        rows: list[dict[str, Any]] = [{"name": s.name, "type": s.type, "enabled": s.enabled,
                  "events": list(s.events) if s.events is not None else ["(all but test)"],
                  "priority": s.priority, "target": describe_target(s)} for s in cfg.services.values()]
     if json:
@@ -44,12 +44,11 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
 def enable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
     """Enable a service (edits the config file in place; a running daemon follows within seconds)."""
     from notifyd.config_edit import set_service_enabled
-    from notifyd.queue import JobQueue
 
     with cli_errors():
         set_service_enabled(_config_file(config), name, True)
-        with open_store(config) as (_, db):
-            cleared = JobQueue(db).enable_service(name)      # a receiver's 410 had switched it off
+        with open_store(config) as (_, store):
+            cleared = store.enable_service(name)      # a receiver's 410 had switched it off
     say(f"service {name} enabled" + (" (its 410 Gone switch-off is cleared)" if cleared else ""))
 
 
@@ -68,19 +67,19 @@ def add(name: Annotated[str, typer.Argument(help="A name for the service, e.g. d
         type_: Annotated[str, typer.Option("--type", "-t", help=f"One of: {', '.join(CHANNEL_TYPES)}.")],
         url: Annotated[str, typer.Option("--url", help="apprise: any Apprise URL; kodi: http://HOST:8080/jsonrpc; "
                                                        "jellyfin, emby, plex: http://HOST:PORT.")],
-        events: Annotated[Optional[list[str]], typer.Option("--events", "-e",
+        events: Annotated[list[str] | None, typer.Option("--events", "-e",
                           help="Event kinds it receives (repeat, or comma-separate); default per type.")] = None,
-        priority: Annotated[Optional[int], typer.Option("--priority", min=1, max=10,
+        priority: Annotated[int | None, typer.Option("--priority", min=1, max=10,
                                                         help="1 runs first, 10 last.")] = None,
-        username: Annotated[Optional[str], typer.Option("--username", help="kodi: the web server user.")] = None,
-        password: Annotated[Optional[str], typer.Option("--password", help="kodi: the web server password.")] = None,
-        api_key: Annotated[Optional[str], typer.Option("--api-key", help="jellyfin, emby: an API key.")] = None,
-        token: Annotated[Optional[str], typer.Option("--token", help="plex: the X-Plex-Token.")] = None,
-        path_map: Annotated[Optional[list[str]], typer.Option("--path-map", help="Refreshers: FROM=TO, the "
+        username: Annotated[str | None, typer.Option("--username", help="kodi: the web server user.")] = None,
+        password: Annotated[str | None, typer.Option("--password", help="kodi: the web server password.")] = None,
+        api_key: Annotated[str | None, typer.Option("--api-key", help="jellyfin, emby: an API key.")] = None,
+        token: Annotated[str | None, typer.Option("--token", help="plex: the X-Plex-Token.")] = None,
+        path_map: Annotated[list[str] | None, typer.Option("--path-map", help="Refreshers: FROM=TO, the "
                             "sender's folder and the server's (repeat the option).")] = None,
-        scan_delay: Annotated[Optional[str], typer.Option("--scan-delay", help="Refreshers: wait, and collapse "
+        scan_delay: Annotated[str | None, typer.Option("--scan-delay", help="Refreshers: wait, and collapse "
                               "refreshes of one folder, this long (default 10s).")] = None,
-        test_path: Annotated[Optional[str], typer.Option("--test-path", help="Refreshers: the folder "
+        test_path: Annotated[str | None, typer.Option("--test-path", help="Refreshers: the folder "
                              "`services test` scans (without it, the test only checks the connection).")] = None,
         config: ConfigOption = None) -> None:
     """Add a service to the config file (keeping its comments)."""
@@ -119,10 +118,10 @@ def test(name: Annotated[str, typer.Argument(help="The service's name.")],
     Notifications get a test message; refreshers scan their test_path, or, without one, only
     check that the server answers and takes the credentials.
     """
-    from notifyd.service_test import run_service_test
+    from notifyd.service_check import run_service_check
 
-    with cli_errors(), open_store(config) as (cfg, db):
-        result = run_service_test(db, cfg, name)
+    with cli_errors(), open_store(config) as (cfg, store):
+        result = run_service_check(store, cfg, name)
     if json:
         print_json(result.job)
     elif result.ok:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from notifyd.errors import BadPayload
-from notifyd.events import Event
+from notifyd.model import Event
 from notifyd.sources.shape import json_type
 
 KINDS = {

@@ -13,10 +13,11 @@ and a wrong one raises BadPayload naming the field ("field 'progress': expected 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from notifyd.errors import BadPayload
-from notifyd.events import Event
+from notifyd.model import Event
 from notifyd.sources.shape import json_type
 
 EVENT_TYPE = "run.updated"

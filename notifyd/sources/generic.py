@@ -8,10 +8,11 @@ is required: a notification needs something to say.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from notifyd.errors import BadPayload
-from notifyd.events import Event
+from notifyd.model import Event
 
 LEVELS = ("info", "success", "warning", "failure")
 _KIND = re.compile(r"^[a-z0-9_.:-]{1,64}$")

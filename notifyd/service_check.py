@@ -5,27 +5,23 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from notifyd.channels import describe_target
 from notifyd.config import Config
 from notifyd.errors import NotFound
-from notifyd.events import Event
-from notifyd.fanout import JobSpec
-from notifyd.history import show_job
+from notifyd.job_handlers import ChannelCache, JobContext
 from notifyd.logs import Redactor
-from notifyd.queue import JobQueue, enqueue
-from notifyd.store import write
-from notifyd.worker import ChannelCache, deliver_claim
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from notifyd.model import Event, JobKind, JobSpec, JobState
+from notifyd.store import Store
+from notifyd.views import show_job
+from notifyd.worker import run_job
 
 WAIT_FOR_DAEMON = 30.0
 
 
 @dataclass(frozen=True)
-class ServiceTestResult:
+class ServiceCheckResult:
     """How the test went: the job as `jobs show` gives it, and the gist for people."""
 
     ok: bool
@@ -36,7 +32,7 @@ class ServiceTestResult:
     job: dict[str, Any]
 
 
-def run_service_test(db: sqlite_utils.Database, config: Config, name: str) -> ServiceTestResult:
+def run_service_check(store: Store, config: Config, name: str) -> ServiceCheckResult:
     """Queue a test job for `name` and run it here, unless a running daemon took it first."""
     service = config.services.get(name)
     if service is None:
@@ -47,28 +43,23 @@ def run_service_test(db: sqlite_utils.Database, config: Config, name: str) -> Se
                   body=f"Test message from notifyd for service {name}. If you can read this, it works.",
                   media={"level": "info"})
     payload = ({"path": service.options.get("test_path"), "library": "video", "change": "modified", "test": True}
-               if service.job_kind == "refresh" else {})
+               if service.job_kind == JobKind.REFRESH else {})
     now = time.time()
-    with write(db):
-        event_id = db.conn.execute(
-            "INSERT INTO events (source, source_type, kind, title, body, media, payload, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, '{}', ?)",
-            (event.source, event.source_type, event.kind, event.title, event.body, json.dumps(event.media), now),
-        ).lastrowid
+    with store.transaction() as tx:
+        event_id = tx.insert_event(event, now)
         spec = JobSpec(service=name, kind=service.job_kind, priority=1, payload=payload)
-        job_id = enqueue(db, event_id, [spec], 1, now)[0].id   # one attempt: a test is not retried
+        job_id = tx.enqueue(event_id, [spec], 1, now)[0].id   # one attempt: a test is not retried
     started = time.monotonic()
-    queue = JobQueue(db, lease=config.worker.lease)
-    claim = queue.claim_job(job_id)
+    claim = store.claim_job(job_id, time.time(), config.worker.lease)
     if claim is not None:
-        deliver_claim(claim, queue, config, ChannelCache(), Redactor(config.secrets()))
+        run_job(claim, JobContext(store, config, ChannelCache()), Redactor(config.secrets()))
     else:                                                    # the daemon took it: wait for its outcome
         deadline = time.monotonic() + WAIT_FOR_DAEMON
-        while show_job(db, job_id)["state"] in ("queued", "running") and time.monotonic() < deadline:
+        while store.get_job(job_id).state in (JobState.QUEUED, JobState.RUNNING) and time.monotonic() < deadline:
             time.sleep(0.1)
-    job = show_job(db, job_id)
+    job = show_job(store, job_id)
     last = job["attempt_log"][-1] if job["attempt_log"] else {}
     detail = last.get("detail")
-    return ServiceTestResult(ok=job["state"] == "succeeded", target=describe_target(service),
-                      elapsed=time.monotonic() - started, error=job["last_error"],
-                      detail=json.dumps(detail) if isinstance(detail, (dict, list)) else detail, job=job)
+    return ServiceCheckResult(ok=job["state"] == "succeeded", target=describe_target(service),
+                              elapsed=time.monotonic() - started, error=job["last_error"],
+                              detail=json.dumps(detail) if isinstance(detail, (dict, list)) else detail, job=job)

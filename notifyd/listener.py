@@ -1,5 +1,5 @@
-"""The HTTP listener (Starlette): webhooks in, answered only after they are committed; event and
-health reads. It never delivers anything itself."""
+"""The inbound HTTP listener (Starlette): webhooks in, answered only after they are committed;
+event, run and health reads. It never delivers anything itself."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TYPE_CHECKING
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,20 +24,27 @@ from notifyd import __version__
 from notifyd.auth import presented_tokens, token_matches
 from notifyd.config import Config
 from notifyd.config_reload import ConfigState
-from notifyd.errors import (BadRequest, BadToken, NotFound, NotifydError, PayloadTooLarge, StoreUnavailable,
-                            UnknownSource, UnsupportedMedia, WebhookError)
-from notifyd.history import queue_depth, show_event
+from notifyd.errors import (
+    BadRequest,
+    BadToken,
+    NotFound,
+    NotifydError,
+    PayloadTooLarge,
+    StoreUnavailable,
+    UnknownSource,
+    UnsupportedMedia,
+    WebhookError,
+)
 from notifyd.ingest import IngestResult, IngestWriter
-from notifyd.runs import RunConflict, parse_registration, run_view
-from notifyd.runs import register_run as run_store
-from notifyd.ssrf import check_callback_url
 from notifyd.metrics import CONTENT_TYPE, Metrics
+from notifyd.runs import RunConflict, parse_registration
+from notifyd.runs import register_run as store_registration
 from notifyd.sources import SOURCE_TYPES
+from notifyd.ssrf import check_callback_url
+from notifyd.store import Store, Tx
+from notifyd.views import queue_depth, run_view, show_event
 
-if TYPE_CHECKING:
-    import sqlite_utils
-
-log = logging.getLogger("notifyd.webhook")
+log = logging.getLogger("notifyd.listener")
 MAX_DEPTH = 64
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]", re.ASCII)
 _ID = re.compile(r"[0-9]{1,18}", re.ASCII)
@@ -48,7 +56,7 @@ class ListenerDeps:
 
     config: Callable[[], Config]
     writer: IngestWriter
-    read_db: Callable[[], sqlite_utils.Database]
+    store: Store
     config_state: Callable[[], ConfigState]
     clock: Callable[[], float] = time.time
     metrics: Metrics | None = None
@@ -166,7 +174,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
         if named is not None and named.secret:
             verify_signature(named.secret, raw, request.headers)
         body = decode_body(raw, request.headers.get("content-type"))
-        event = SOURCE_TYPES[source_type](body, name, source_type, raw.decode("utf-8"))
+        event = SOURCE_TYPES[source_type].parse(body, name, source_type, raw.decode("utf-8"))
         key = (request.headers.get("idempotency-key") or request.headers.get("webhook-id")
                or "sha256:" + hashlib.sha256(raw).hexdigest())
         result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key))
@@ -185,7 +193,8 @@ def create_app(deps: ListenerDeps) -> Starlette:
         raw_id = request.path_params["event_id"]
         if not _ID.fullmatch(raw_id):
             raise NotFound(f"no event {raw_id[:40]!r}")
-        return JSONResponse(show_event(deps.read_db(), int(raw_id)))
+        # Reads run off the event loop: a database server that is slow to answer must not stall it.
+        return JSONResponse(await run_in_threadpool(show_event, deps.store, int(raw_id)))
 
     async def register_run(request: Request) -> JSONResponse:
         config = deps.config()
@@ -197,27 +206,31 @@ def create_app(deps: ListenerDeps) -> Starlette:
 
         # The callback check resolves DNS, so it runs off the event loop.
         registration = await run_in_threadpool(parse_registration, body, config, check)
-        answer = await asyncio.wrap_future(deps.writer.call(lambda db, now: run_store(db, registration, now, config)))
+        def store_it(tx: Tx, now: float) -> dict[str, Any]:
+            return store_registration(tx, registration, now, config)
+
+        answer = await asyncio.wrap_future(deps.writer.call(store_it))
         log.info("run %s registered (%s)", registration.id, registration.name or "unnamed")
         return JSONResponse(answer, status_code=201)
 
     async def get_run(request: Request) -> JSONResponse:
         check_token(deps.config().server.token, request)
-        return JSONResponse(run_view(deps.read_db(), request.path_params["run_id"]))
+        return JSONResponse(await run_in_threadpool(run_view, deps.store, request.path_params["run_id"]))
 
     async def health(request: Request) -> JSONResponse:
         writable, reason = True, None
         try:
             await asyncio.wait_for(asyncio.wrap_future(deps.writer.probe()), timeout=10)
-        except (StoreUnavailable, asyncio.TimeoutError) as exc:
+        except (TimeoutError, StoreUnavailable) as exc:
             writable, reason = False, str(exc) or "the store did not answer within 10 s"
         try:
-            queue = queue_depth(deps.read_db(), deps.clock())
+            queue = await run_in_threadpool(queue_depth, deps.store, deps.clock())
         except Exception as exc:  # the store cannot even be read: health says so rather than failing
             writable, reason, queue = False, f"cannot read the store: {exc}", None
         state = deps.config_state()
         body = {"status": "ok" if writable else "unavailable", "version": __version__,
-                "store": {"writable": writable, "error": reason}, "queue": queue,
+                "store": {"writable": writable, "error": reason, "engine": deps.store.engine},
+                "node": deps.store.node_id, "queue": queue,
                 "config": {"state": state.state, "error": state.error}}
         return JSONResponse(body, status_code=200 if writable else 503)
 
@@ -227,7 +240,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
             check_token(config.server.token, request)
         if deps.metrics is None:
             raise NotFound("metrics are not collected here")
-        return Response(deps.metrics.render(), media_type=CONTENT_TYPE)
+        return Response(await run_in_threadpool(deps.metrics.render), media_type=CONTENT_TYPE)
 
     async def webhook_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WebhookError)

@@ -1,247 +1,37 @@
-"""The TOML config: where it is found, what every key means, and errors that say file, line and key."""
+"""Validating a decoded TOML document into a Config: every key checked by kind, every unknown
+key an error, and errors that name the file, the line and the key."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import re
-import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
-from notifyd.channels import CHANNEL_TYPES
+from notifyd.channels.kinds import CHANNEL_TYPES
+from notifyd.config.model import (
+    DEFAULT_LISTEN,
+    SECRET_KEYS,
+    Config,
+    RunsConfig,
+    ServerConfig,
+    ServiceConfig,
+    SourceConfig,
+    StoreConfig,
+    WorkerConfig,
+    default_state_path,
+    url_secrets,
+)
 from notifyd.errors import ConfigError
 from notifyd.sources import SOURCE_TYPES
 from notifyd.units import parse_duration, parse_size
 
-DEFAULT_LISTEN = "127.0.0.1:8765"
-SECRET_KEYS = frozenset({"token", "password", "api_key", "secret", "callback_secret"})
 _SERVICE_COMMON = ("type", "enabled", "events", "priority")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _KIND = re.compile(r"^[a-z0-9_.:*-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """[server]: where to listen, the shared token, body limit, idempotency window."""
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None
-    max_body: int = 1024 * 1024
-    dedupe_window: float = 3600.0
-    protect_metrics: bool = False
-
-    @property
-    def listen(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    """[store]: the database file, its durability, and how long history is kept."""
-
-    path: Path
-    synchronous: str = "NORMAL"
-    keep_succeeded: float = 30 * 86400.0
-    keep_dead: float = 90 * 86400.0
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """[worker]: threads, attempt budget, backoff steps, per-delivery timeout, lease length."""
-
-    threads: int = 4
-    max_attempts: int = 8
-    backoff: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0)
-    timeout: float = 15.0
-    lease: float = 30.0
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """[sources.NAME]: a named instance of a built-in source type, optionally with its own token."""
-
-    name: str
-    type: str
-    token: str | None = None
-    secret: str | None = None          # whsec_…: bodies must carry a valid Standard Webhooks signature
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """[services.NAME]: a delivery target of one channel type."""
-
-    name: str
-    type: str
-    enabled: bool = True
-    events: tuple[str, ...] | None = None       # None: every kind except test
-    priority: int = 5
-    options: Mapping[str, Any] = field(default_factory=dict)   # the type's own keys (url, …)
-
-    @property
-    def job_kind(self) -> str:
-        return CHANNEL_TYPES[self.type].job_kind
-
-    def wants(self, kind: str) -> bool:
-        """Whether an event of `kind` goes to this service by its `events` filter."""
-        if kind == "test":
-            return False
-        if self.events is None:
-            return True
-        return "*" in self.events or kind in self.events
-
-
-@dataclass(frozen=True)
-class RunsConfig:
-    """[runs]: how tracked runs' callbacks are signed, and whether they may go to private addresses."""
-
-    callback_secret: str | None = None
-    allow_private_callbacks: bool = False
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole effective configuration; `path` is None when running on defaults."""
-
-    path: Path | None
-    server: ServerConfig
-    store: StoreConfig
-    worker: WorkerConfig
-    sources: Mapping[str, SourceConfig]
-    services: Mapping[str, ServiceConfig]
-    runs: RunsConfig = field(default_factory=RunsConfig)
-
-    def secrets(self) -> list[str]:
-        """Every secret string in this config, for redaction; longest first."""
-        found: set[str] = set()
-        if self.server.token:
-            found.add(self.server.token)
-        if self.runs.callback_secret:
-            found.add(self.runs.callback_secret)
-        for source in self.sources.values():
-            found.update(s for s in (source.token, source.secret) if s)
-        for service in self.services.values():
-            for key, value in service.options.items():
-                if key in SECRET_KEYS and isinstance(value, str):
-                    found.add(value)
-                elif key == "url" and isinstance(value, str):
-                    found.update(url_secrets(value))
-        return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
-
-
-def url_secrets(url: str) -> set[str]:
-    """The parts of a URL that may be credentials: password, token-like host/path segments, query values."""
-    found: set[str] = set()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    if parts.password:
-        found.add(parts.password)
-    if parts.username and len(parts.username) >= 8:      # Pushover's user key, for one
-        found.add(parts.username)
-    if parts.scheme not in ("http", "https", "json", "jsons", "xml", "xmls", "form", "forms"):
-        host = parts.netloc.rpartition("@")[2]
-        if host and not _looks_like_address(host):
-            found.add(host)
-    for segment in parts.path.split("/"):
-        if len(segment) >= 8:
-            found.add(segment)
-    for _, value in parse_qsl(parts.query):
-        if len(value) >= 8:
-            found.add(value)
-    return found
-
-
-def _looks_like_address(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]")
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return "." in name or name == "localhost"
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding and loading
-
-
-def default_state_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where the database lives without a [store] path: $STATE_DIRECTORY, else XDG state home."""
-    env = os.environ if env is None else env
-    if env.get("STATE_DIRECTORY"):
-        return Path(env["STATE_DIRECTORY"].split(":")[0]) / "notifyd.db"
-    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
-    return Path(base) / "notifyd" / "notifyd.db"
-
-
-def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """The per-user config path: $XDG_CONFIG_HOME/notifyd/config.toml."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
-    return Path(base) / "notifyd" / "config.toml"
-
-
-def find_config(explicit: str | Path | None, env: Mapping[str, str] | None = None) -> tuple[Path | None, bool]:
-    """The config path to use and whether the user named it (then it must exist).
-
-    Order: --config, $NOTIFYD_CONFIG, $XDG_CONFIG_HOME/notifyd/config.toml, /etc/notifyd/config.toml.
-    """
-    env = os.environ if env is None else env
-    if explicit:
-        return Path(explicit), True
-    if env.get("NOTIFYD_CONFIG"):
-        return Path(env["NOTIFYD_CONFIG"]), True
-    for candidate in (default_config_path(env), Path("/etc/notifyd/config.toml")):
-        if candidate.is_file():
-            return candidate, False
-    return None, False
-
-
-def load_config(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Find and load the config, or the embedded defaults when there is no file at all."""
-    path, named = find_config(explicit, env)
-    if path is None:
-        return parse_config({}, path=None, env=env)
-    if not path.is_file():
-        if named:
-            raise ConfigError("no such file (create one with `notifyd config init`)", file=str(path))
-        return parse_config({}, path=None, env=env)
-    return read_config_file(path, env)
-
-
-def read_config_file(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Parse and validate one TOML file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", file=str(path)) from None
-    return parse_config_text(text, path, env)
-
-
-def parse_config_text(text: str, path: Path | None, env: Mapping[str, str] | None = None) -> Config:
-    """Parse TOML text; syntax errors keep tomllib's line and column."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = _decode_error_line(str(exc))
-        raise ConfigError(f"invalid TOML: {exc}", file=str(path) if path else "<config>", line=line) from None
-    return parse_config(data, path=path, text=text, env=env)
-
-
-def _decode_error_line(message: str) -> int | None:
-    match = re.search(r"line (\d+)", message)
-    return int(match.group(1)) if match else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
-
 
 class _Reader:
     """Validates one table, raising ConfigError with file, line and dotted key."""
@@ -284,7 +74,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         if name not in ("server", "store", "worker", "sources", "services", "runs"):
             raise r.error(name, "unknown section (expected server, store, worker, sources, services or runs)")
 
-    s = r.table(data.get("server", {}), "server", ("listen", "token", "max_body", "dedupe_window", "protect_metrics"))
+    s = r.table(data.get("server", {}), "server",
+                ("listen", "token", "max_body", "dedupe_window", "protect_metrics", "node_id"))
     host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
     server = ServerConfig(
         host=host, port=port,
@@ -292,10 +83,21 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         max_body=r.get(s, "server", "max_body", parse_size, 1024 * 1024),
         dedupe_window=r.get(s, "server", "dedupe_window", parse_duration, 3600.0),
         protect_metrics=r.get(s, "server", "protect_metrics", _bool, False),
+        node_id=r.get(s, "server", "node_id", _node_id, None),
     )
 
-    st = r.table(data.get("store", {}), "store", ("path", "synchronous", "keep_succeeded", "keep_dead"))
+    st = r.table(data.get("store", {}), "store", ("path", "url", "synchronous", "keep_succeeded", "keep_dead"))
     db_path = r.get(st, "store", "path", _string, None)
+    url = r.get(st, "store", "url", postgres_url, None)
+    env_url = (os.environ if env is None else env).get("NOTIFYD_STORE_URL")
+    if url is None and env_url:
+        try:
+            url = postgres_url(env_url)
+        except ValueError as exc:
+            raise ConfigError(str(exc), file="$NOTIFYD_STORE_URL") from None
+    if url is not None and db_path is not None:
+        raise r.error("store.url", "store.path and store.url are both set: a SQLite file or a PostgreSQL "
+                                   "URL, not both" + (" ($NOTIFYD_STORE_URL is set)" if env_url else ""))
     if db_path is None:
         resolved = default_state_path(env)
     else:
@@ -307,6 +109,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             resolved = path.parent / resolved
     store = StoreConfig(
         path=resolved,
+        url=url,
         synchronous=r.get(st, "store", "synchronous", _choice("NORMAL", "FULL"), "NORMAL"),
         keep_succeeded=r.get(st, "store", "keep_succeeded", parse_duration, 30 * 86400.0),
         keep_dead=r.get(st, "store", "keep_dead", parse_duration, 90 * 86400.0),
@@ -498,6 +301,22 @@ def _events(value: Any) -> tuple[str, ...]:
     return kinds
 
 
+def postgres_url(value: Any) -> str:
+    """A PostgreSQL URL, or ValueError saying what one looks like."""
+    text = _string(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or "host=" in parts.query):
+        raise ValueError("expected a PostgreSQL URL such as postgresql://user:password@host:5432/notifyd")
+    return text
+
+
+def _node_id(value: Any) -> str:
+    text = _string(value)
+    if not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,100}", text):
+        raise ValueError("expected up to 100 letters, digits, '_', '.', ':', '@' or '-'")
+    return text
+
+
 def _url(value: Any) -> str:
     if not isinstance(value, str) or "://" not in value:
         shown = "a value of another type" if not isinstance(value, str) else "a string without a scheme"
@@ -536,7 +355,7 @@ def _path_map(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _templates(r: "_Reader", value: Any, key: str) -> dict[str, dict[str, str]]:
+def _templates(r: _Reader, value: Any, key: str) -> dict[str, dict[str, str]]:
     """Per-kind title/body overrides, compiled now so a broken template fails at load, not delivery."""
     from notifyd.templates import TemplateProblem, check_template
 

@@ -1,0 +1,191 @@
+"""The config as records: what every section and key means once validated, and which of its
+values are secrets (for redaction and masking). No file reading, no validation here."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from notifyd.channels.kinds import CHANNEL_TYPES
+
+DEFAULT_LISTEN = "127.0.0.1:8765"
+SECRET_KEYS = frozenset({"token", "password", "api_key", "secret", "callback_secret"})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """[server]: where to listen, the shared token, body limit, idempotency window."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    max_body: int = 1024 * 1024
+    dedupe_window: float = 3600.0
+    protect_metrics: bool = False
+    node_id: str | None = None          # this node's name in attempts and /health; default hostname:pid
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """[store]: the SQLite file (or a PostgreSQL URL), its durability, and how long history is kept."""
+
+    path: Path
+    url: str | None = None              # postgresql://…: the engine for more than one node
+    synchronous: str = "NORMAL"
+    keep_succeeded: float = 30 * 86400.0
+    keep_dead: float = 90 * 86400.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """[worker]: threads, attempt budget, backoff steps, per-delivery timeout, lease length."""
+
+    threads: int = 4
+    max_attempts: int = 8
+    backoff: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0)
+    timeout: float = 15.0
+    lease: float = 30.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """[sources.NAME]: a named instance of a built-in source type, optionally with its own token."""
+
+    name: str
+    type: str
+    token: str | None = None
+    secret: str | None = None          # whsec_…: bodies must carry a valid Standard Webhooks signature
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """[services.NAME]: a delivery target of one channel type."""
+
+    name: str
+    type: str
+    enabled: bool = True
+    events: tuple[str, ...] | None = None       # None: every kind except test
+    priority: int = 5
+    options: Mapping[str, Any] = field(default_factory=dict)   # the type's own keys (url, …)
+
+    @property
+    def job_kind(self) -> str:
+        return CHANNEL_TYPES[self.type].job_kind
+
+    def wants(self, kind: str) -> bool:
+        """Whether an event of `kind` goes to this service by its `events` filter."""
+        if kind == "test":
+            return False
+        if self.events is None:
+            return True
+        return "*" in self.events or kind in self.events
+
+
+@dataclass(frozen=True)
+class RunsConfig:
+    """[runs]: how tracked runs' callbacks are signed, and whether they may go to private addresses."""
+
+    callback_secret: str | None = None
+    allow_private_callbacks: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole effective configuration; `path` is None when running on defaults."""
+
+    path: Path | None
+    server: ServerConfig
+    store: StoreConfig
+    worker: WorkerConfig
+    sources: Mapping[str, SourceConfig]
+    services: Mapping[str, ServiceConfig]
+    runs: RunsConfig = field(default_factory=RunsConfig)
+
+    def secrets(self) -> list[str]:
+        """Every secret string in this config, for redaction; longest first."""
+        found: set[str] = set()
+        if self.server.token:
+            found.add(self.server.token)
+        if self.runs.callback_secret:
+            found.add(self.runs.callback_secret)
+        if self.store.url:
+            found.update(database_url_secrets(self.store.url))
+        for source in self.sources.values():
+            found.update(s for s in (source.token, source.secret) if s)
+        for service in self.services.values():
+            for key, value in service.options.items():
+                if key in SECRET_KEYS and isinstance(value, str):
+                    found.add(value)
+                elif key == "url" and isinstance(value, str):
+                    found.update(url_secrets(value))
+        return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+def database_url_secrets(url: str) -> set[str]:
+    """A database URL's password, given in its user part or as a `password=` query parameter."""
+    parts = urlsplit(url)
+    found = {parts.password} if parts.password else set()
+    found.update(value for name, value in parse_qsl(parts.query) if name == "password" and value)
+    return found
+
+
+def mask_database_url(url: str) -> str:
+    """The URL with its password (in the user part or a `password=` parameter) replaced by ***,
+    safe for logs and `store info`."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/*"))) if query else urlunsplit(parts)
+
+
+def url_secrets(url: str) -> set[str]:
+    """The parts of a URL that may be credentials: password, token-like host/path segments, query values."""
+    found: set[str] = set()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return found
+    if parts.password:
+        found.add(parts.password)
+    if parts.username and len(parts.username) >= 8:      # Pushover's user key, for one
+        found.add(parts.username)
+    if parts.scheme not in ("http", "https", "json", "jsons", "xml", "xmls", "form", "forms"):
+        host = parts.netloc.rpartition("@")[2]
+        if host and not _looks_like_address(host):
+            found.add(host)
+    for segment in parts.path.split("/"):
+        if len(segment) >= 8:
+            found.add(segment)
+    for _, value in parse_qsl(parts.query):
+        if len(value) >= 8:
+            found.add(value)
+    return found
+
+
+def _looks_like_address(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return "." in name or name == "localhost"
+
+
+def default_state_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the database lives without a [store] path: $STATE_DIRECTORY, else XDG state home."""
+    env = os.environ if env is None else env
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0]) / "notifyd.db"
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(base) / "notifyd" / "notifyd.db"

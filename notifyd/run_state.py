@@ -1,0 +1,127 @@
+"""The tracked-run state machine, pure: a run and a status update in, the run's next state out.
+
+A run only moves forward (queued < started < running < uploading < a final status) and never
+out of a final status; it belongs to the source that first reported on it. The first running
+(or uploading) sets its start, a final status its end; duration and cost follow from those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from notifyd.model import FINAL_RUN_STATUSES, Event, Run, RunStatus
+from notifyd.timefmt import iso
+
+_RANK = {RunStatus.QUEUED: 0, RunStatus.STARTED: 1, RunStatus.RUNNING: 2, RunStatus.UPLOADING: 3}
+UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+RUN_FINAL_KINDS = ("run.completed", "run.failed")
+OWNERLESS = (None, "api")            # registered by a client, or not yet reported on
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What one status webhook says about a run."""
+
+    run_id: str
+    status: RunStatus
+    source: str
+    progress: float | None = None
+    live_status: str | None = None
+    outputs: tuple[Any, ...] = ()
+    error: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Event) -> StatusUpdate:
+        media = event.media
+        return cls(run_id=media["run_id"], status=RunStatus(media["status"]), source=event.source,
+                   progress=media.get("progress"), live_status=media.get("live_status"),
+                   outputs=tuple(media.get("outputs") or ()), error=media.get("error"))
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The run after an update; `fan_out` when this update made it final; `ignored` says why not moved."""
+
+    run: Run
+    moved: bool
+    fan_out: bool
+    ignored: str | None = None
+
+
+def new_run(run_id: str, source: str | None, now: float) -> Run:
+    """A run first seen in a status webhook (or registered before any)."""
+    return Run(id=run_id, status=RunStatus.QUEUED, created_at=now, updated_at=now, source=source)
+
+
+def advance(run: Run, update: StatusUpdate, now: float) -> Transition:
+    """Apply one status update to a run."""
+    foreign = run.source not in OWNERLESS and run.source != update.source
+    if foreign:
+        return Transition(run, moved=False, fan_out=False,
+                          ignored=f"the run is reported by source {run.source!r}, not {update.source!r}")
+    if run.source in OWNERLESS:
+        run = replace(run, source=update.source)
+    current = run.status
+    if current in FINAL_RUN_STATUSES:
+        return Transition(run, moved=False, fan_out=False, ignored=f"the run is already {current}")
+    final = update.status in FINAL_RUN_STATUSES
+    if not final and _RANK[update.status] < _RANK[current]:
+        return Transition(run, moved=False, fan_out=False, ignored=f"older than {current}")
+    started = run.started_at
+    if started is None and update.status in (RunStatus.RUNNING, RunStatus.UPLOADING):
+        started = now
+    progress = update.progress
+    if progress is not None and run.progress is not None and not final:
+        progress = max(progress, run.progress)
+    moved = replace(run, status=update.status, progress=progress if progress is not None else run.progress,
+                    live_status=update.live_status, outputs=update.outputs or run.outputs, error=update.error,
+                    started_at=started, finished_at=now if final else None, updated_at=now)
+    return Transition(moved, moved=True, fan_out=final)
+
+
+def timing(run: Run) -> dict[str, float | None]:
+    """Duration from the first running to the end, and its cost at the registered rate."""
+    if run.finished_at is None or run.started_at is None:
+        return {"duration_s": None, "cost_usd": None}      # never seen running: unknown, not zero
+    duration = round(max(0.0, run.finished_at - run.started_at), 3)
+    cost = None
+    if run.cost_amount is not None:         # from the shown duration, so cost = duration × rate exactly
+        cost = round(duration * run.cost_amount / UNIT_SECONDS[run.cost_unit or "second"], 6)
+    return {"duration_s": duration, "cost_usd": cost}
+
+
+def describe_event(event: Event, transition: Transition) -> Event:
+    """The status event as stored: titled with the run's name and status, its media enriched
+    with the run's name, context and timing; an update that fans out keeps its final kind, any
+    other one that claimed a final kind is recorded under a quiet one."""
+    run = transition.run
+    name = run.name or f"run {run.id[:8]}"
+    media: dict[str, Any] = dict(event.media, name=name, context=dict(run.context), registered=run.registered)
+    media.update({k: v for k, v in timing(run).items() if v is not None})
+    if transition.ignored:
+        media["ignored"] = transition.ignored
+    shown = event.media["status"] if transition.moved else run.status
+    described = replace(event, title=f"{name}: {shown}", media=media)
+    if not transition.fan_out and described.kind in RUN_FINAL_KINDS:
+        # A repeated or late final update is recorded, but must not look like a second completion.
+        described = replace(described, kind="run.update")
+    return described
+
+
+def registered_media(media: Mapping[str, Any], run: Run) -> dict[str, Any]:
+    """A final event's media once its run is registered late: the registration's name and context."""
+    return {**media, "context": dict(run.context), "name": run.name or media.get("name")}
+
+
+def callback_body(run: Run) -> dict[str, Any]:
+    """What a run's callback_url receives (the same on every retry)."""
+    body: dict[str, Any] = {"run_id": run.id, "status": "completed" if run.status == RunStatus.COMPLETED else "failed",
+                            "outputs": list(run.outputs)}
+    if run.status != RunStatus.COMPLETED:
+        body["error"] = run.error or {RunStatus.TIMEOUT: "the run timed out",
+                                      RunStatus.CANCELLED: "the run was cancelled"}.get(run.status, "the run failed")
+    body.update(timing(run))
+    body["timestamp"] = iso(run.finished_at)
+    return body

@@ -1,0 +1,307 @@
+"""The store contract: every read and write notifyd makes, whatever engine holds the data.
+
+Two levels, both implemented by each engine:
+
+- `Store` is shared by every thread of a process. Each of its methods is one transaction of its
+  own (or a plain read) and is safe to call from any thread: the queue's claims and outcomes,
+  the operator's retry, cancel and purge, service state, and the read views that the CLI, HTTP,
+  /health and /metrics show.
+- `Tx` is one write transaction, opened with `Store.transaction()`, for work that must commit or
+  fail as a whole: an event with its dedupe check, its run's move and its fan-out jobs; a run's
+  registration; a manual send. The ingest writer commits many events in one `Tx`, each inside
+  its own savepoint.
+
+Records cross this boundary (`notifyd.model`), never rows or connections. Errors: a store that
+cannot be reached or written raises StoreUnavailable; anything else is a bug. Times are POSIX
+seconds passed in by the caller (injected clocks), never read from the database's own clock.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from notifyd.model import (
+    FINISHED_JOB_STATES,
+    Attempt,
+    Claim,
+    Enqueued,
+    Event,
+    Finish,
+    Job,
+    JobSpec,
+    JobState,
+    Run,
+    StoredEvent,
+)
+
+MAINTENANCE_KIND = "maintenance"
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A repeat of an event already stored within the dedupe window: its id, kind and jobs."""
+
+    event_id: int
+    kind: str
+    jobs: list[Enqueued]
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """Delivery jobs waiting, running and dead, and how long the oldest due one has waited."""
+
+    queued: int
+    running: int
+    dead: int
+    oldest_queued_s: float
+
+
+@dataclass(frozen=True)
+class Stats:
+    """One screen of numbers for `notifyd stats` (delivery jobs only, not maintenance)."""
+
+    jobs_by_state: Mapping[str, int]
+    jobs_by_service: Mapping[str, Mapping[str, int]]
+    events_last_hour: int
+    finished_last_hour: Mapping[str, int]
+    events_total: int
+    dead_recent: list[Job]
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What `notifyd store info` shows: no secret (the location has its password masked)."""
+
+    engine: str
+    location: str
+    schema_version: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+class Tx(ABC):
+    """One write transaction. Use only inside `with store.transaction() as tx:`."""
+
+    @abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit: an exception inside rolls back only its own writes, then propagates."""
+
+    @abstractmethod
+    def claim_dedupe_key(self, source: str, key: str, now: float, window: float) -> Duplicate | None:
+        """Reserve (source, key) for the event about to be inserted, or, when an event within
+        `window` seconds already holds it, return that event. A unique constraint decides, so
+        two writers (two nodes) racing on one key cannot both win."""
+
+    @abstractmethod
+    def insert_event(self, event: Event, now: float, dedupe_key: str | None = None) -> int:
+        """Store the event (and attach it to its reserved dedupe key); returns its id."""
+
+    @abstractmethod
+    def update_event(self, event_id: int, *, title: str, media: Mapping[str, object]) -> None:
+        """Rewrite an event's title and media (a run registered after its final status)."""
+
+    @abstractmethod
+    def load_event(self, event_id: int) -> StoredEvent:
+        """The event, or NotFound."""
+
+    @abstractmethod
+    def enqueue(self, event_id: int | None, specs: Sequence[JobSpec], max_attempts: int,
+                now: float) -> list[Enqueued]:
+        """Insert one job per spec. A spec whose unique_key names a queued job that has not run
+        yet collapses into it (the event is linked to that job) instead of adding another."""
+
+    @abstractmethod
+    def event_services(self, event_id: int) -> set[str]:
+        """The services that already have a job for this event."""
+
+    @abstractmethod
+    def disabled_services(self) -> set[str]:
+        """Services a receiver switched off (410 Gone)."""
+
+    @abstractmethod
+    def run_for_update(self, run_id: str, *, create: Run | None = None) -> Run | None:
+        """The run, locked until the transaction ends; inserted first from `create` if it does
+        not exist (so two writers creating one run meet on its primary key)."""
+
+    @abstractmethod
+    def save_run(self, run: Run) -> None:
+        """Write every field of a run that `run_for_update` returned (or created)."""
+
+    @abstractmethod
+    def schedule_unique(self, spec: JobSpec, max_attempts: int, now: float, *, besides: int | None = None) -> bool:
+        """Queue `spec` unless a job with its unique_key (other than job `besides`, the one
+        scheduling its own successor) is queued or running; True if queued."""
+
+    @abstractmethod
+    def write_probe(self, now: float) -> None:
+        """A write that proves the store takes writes (/health)."""
+
+
+class Store(ABC):
+    """One engine's store, shared by all threads of a process. See the module docstring."""
+
+    engine: str           # "sqlite" | "postgresql"
+    location: str         # where the data is, safe to print (a URL's password masked)
+    node_id: str          # this process, as attempts and /health name it
+    multi_node: bool      # whether several `notifyd serve` may share it
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def migrate(self) -> int:
+        """Bring the schema up to date (once, even when several nodes start together); returns
+        the version it was at. StoreTooNew if a newer notifyd wrote it."""
+
+    @abstractmethod
+    def info(self) -> StoreInfo:
+        """Engine, location, schema version and row counts per table."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close every connection this store opened."""
+
+    @abstractmethod
+    def serve_lock(self) -> AbstractContextManager[None]:
+        """Held by `notifyd serve` while it runs: AlreadyRunning where the engine allows one daemon
+        only (SQLite); nothing to hold where nodes share the store (PostgreSQL)."""
+
+    @abstractmethod
+    def daemon_holder(self) -> str | None:
+        """Who holds `serve_lock` now ("pid 123"), or None; for commands that need the daemon stopped."""
+
+    def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` whenever another process enqueues jobs; returns a function that stops it.
+        Engines without cross-process notifications do nothing (workers poll for the CLI's jobs)."""
+        return lambda: None
+
+    # -- writes that belong together --------------------------------------------------------------
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+
+    # -- the worker's side of the queue -----------------------------------------------------------
+
+    @abstractmethod
+    def claim(self, now: float, lease: float, *, per_service: int | None = None) -> Claim | None:
+        """Lease the due queued job with the lowest (priority, run_at, id) for `lease` seconds
+        and open its attempt row, after taking back expired leases (at most once a second). A
+        job is never leased to two claimers at once. With `per_service`, a service that already
+        has that many jobs running on this node is passed over. None when nothing is due."""
+
+    @abstractmethod
+    def claim_job(self, job_id: int, now: float, lease: float) -> Claim | None:
+        """Lease one particular queued job now (`services test`); None if it is not queued."""
+
+    @abstractmethod
+    def finish(self, claim: Claim, finish: Finish, now: float) -> bool:
+        """Record an attempt's end and move its job; False (nothing written) when the lease is no
+        longer this claim's (it expired and another worker took the job)."""
+
+    @abstractmethod
+    def extend(self, claims: Iterable[Claim], until: float) -> None:
+        """Push the leases of jobs still running here to `until`."""
+
+    @abstractmethod
+    def release(self, claim: Claim) -> bool:
+        """Give a lease back unfinished (shutdown): queued again, the attempt not counted."""
+
+    @abstractmethod
+    def recover(self, now: float) -> int:
+        """On start: requeue what a dead predecessor left running. With one daemon per store every
+        running job is abandoned; where nodes share it, only expired leases are. Returns how many."""
+
+    @abstractmethod
+    def next_wakeup(self, now: float) -> float | None:
+        """Seconds until a queued job is due or a lease expires; 0 if one is due, None if idle."""
+
+    # -- the operator's side ------------------------------------------------------------------------
+
+    @abstractmethod
+    def cancel(self, ids: Iterable[int], now: float) -> dict[int, str]:
+        """Cancel queued jobs; per id, "cancelled" or why not."""
+
+    @abstractmethod
+    def retry(self, ids: Iterable[int], now: float) -> dict[int, str]:
+        """Queue dead or cancelled jobs again with a fresh attempt budget; per id, "queued" or why
+        not. Their attempt history stays."""
+
+    @abstractmethod
+    def dead_ids(self) -> list[int]:
+        """Every dead job's id, oldest first."""
+
+    @abstractmethod
+    def purge(self, cutoff: float, states: Sequence[str] = tuple(FINISHED_JOB_STATES), *,
+              batch: int = 500, pause: float = 0.03, progress: Callable[[int], None] | None = None) -> int:
+        """Delete jobs in `states` that finished before `cutoff`, their attempts, events left
+        without jobs and expired dedupe keys, in short batches with `pause` between them so
+        ingest is never starved. Returns jobs deleted."""
+
+    @abstractmethod
+    def maintenance_lock(self) -> AbstractContextManager[bool]:
+        """Whether this process may run maintenance now: True for one node at a time."""
+
+    @abstractmethod
+    def service_disabled(self, service: str) -> str | None:
+        """Why a receiver switched this service off (410 Gone), or None."""
+
+    @abstractmethod
+    def disable_service(self, service: str, reason: str, now: float) -> None:
+        """Switch a service off whatever its config says, until `enable_service`."""
+
+    @abstractmethod
+    def enable_service(self, service: str) -> bool:
+        """Clear a receiver's switch-off; True if there was one."""
+
+    # -- read views -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_job(self, job_id: int) -> Job:
+        """The job, or NotFound."""
+
+    @abstractmethod
+    def job_attempts(self, job_id: int) -> list[Attempt]:
+        """Every attempt of a job, first first."""
+
+    @abstractmethod
+    def list_jobs(self, *, state: str | None = None, service: str | None = None, limit: int = 50,
+                  include_maintenance: bool = False) -> list[Job]:
+        """Newest first, optionally of one state and one service."""
+
+    @abstractmethod
+    def get_event(self, event_id: int) -> StoredEvent:
+        """The event, or NotFound."""
+
+    @abstractmethod
+    def list_events(self, *, source: str | None = None, kind: str | None = None,
+                    limit: int = 50) -> list[StoredEvent]:
+        """Newest first."""
+
+    @abstractmethod
+    def jobs_of_events(self, event_ids: Sequence[int]) -> dict[int, list[Job]]:
+        """Per event, the jobs that deliver it: its own and those it collapsed into."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """The run, or NotFound."""
+
+    @abstractmethod
+    def list_runs(self, limit: int = 50) -> list[Run]:
+        """Newest first."""
+
+    @abstractmethod
+    def queue_depth(self, now: float) -> QueueDepth:
+        """Delivery jobs by waiting state, and the oldest due job's age."""
+
+    @abstractmethod
+    def job_counts(self) -> dict[str, int]:
+        """Delivery jobs by state (metrics)."""
+
+    @abstractmethod
+    def stats(self, now: float) -> Stats:
+        """The numbers `notifyd stats` shows."""
+
+
+__all__ = ["Duplicate", "QueueDepth", "Stats", "Store", "StoreInfo", "Tx", "JobState", "MAINTENANCE_KIND"]

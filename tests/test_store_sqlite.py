@@ -1,0 +1,277 @@
+"""The SQLite engine's own promises: pragmas, migrations that upgrade an old file, the write lock
+its threads take turns on, errors that name the problem, and the partial indexes claims use."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from notifyd.errors import AlreadyRunning, StoreTooNew, StoreUnavailable
+from notifyd.model import JobKind, JobSpec
+from notifyd.outcomes import record_outcome, succeeded
+from notifyd.store import sqlite as engine
+from notifyd.store.sqlite import SCHEMA_VERSION, SqliteStore
+
+NOW = 1_700_000_000.0
+
+
+def migrated(path: Path, **options: str) -> SqliteStore:
+    store = SqliteStore(path, **options)  # type: ignore[arg-type]
+    store.migrate()
+    return store
+
+
+def test_connection_pragmas(tmp_path: Path) -> None:
+    s = migrated(tmp_path / "sub" / "n.db", synchronous="FULL")
+    conn = s.connect()
+    pragma = lambda name: conn.execute(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
+    assert pragma("journal_mode") == "wal"
+    assert pragma("synchronous") == 2            # FULL
+    assert pragma("foreign_keys") == 1
+    assert pragma("busy_timeout") == 5000
+    assert pragma("user_version") == SCHEMA_VERSION
+    assert SqliteStore(tmp_path / "sub" / "n.db").connect().execute("PRAGMA synchronous").fetchone()[0] == 1
+
+
+def test_migrate_is_idempotent_and_reports_the_old_version(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "n.db")
+    assert s.migrate() == 0
+    assert s.migrate() == SCHEMA_VERSION
+    tables = {r[0] for r in s.connect().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"events", "jobs", "attempts", "meta", "runs", "dedupe_keys"} <= tables
+
+
+def test_an_older_file_is_upgraded_and_keeps_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = migrated(tmp_path / "n.db")
+    with s.writing() as conn:
+        conn.execute("INSERT INTO events (source, source_type, kind, received_at) VALUES ('g', 'generic', 'x', 1)")
+    newer = [*engine.MIGRATIONS, ["ALTER TABLE events ADD COLUMN note TEXT DEFAULT 'upgraded'"]]
+    monkeypatch.setattr(engine, "MIGRATIONS", newer)
+    monkeypatch.setattr(engine, "SCHEMA_VERSION", len(newer))
+    assert s.migrate() == SCHEMA_VERSION
+    conn = s.connect()
+    assert conn.execute("SELECT source, note FROM events").fetchall() == [("g", "upgraded")]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+def test_a_file_from_before_the_store_contract_keeps_its_dedupe_keys(tmp_path: Path) -> None:
+    """Version 4 files decided repeats from events.dedupe_key; version 5 moves that to its own table."""
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path)
+    for statements in engine.MIGRATIONS[:4]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("INSERT INTO events (source, source_type, kind, dedupe_key, received_at) "
+                 "VALUES ('radarr', 'radarr', 'grab', 'k1', ?)", (NOW,))
+    conn.commit()
+    conn.close()
+    s = SqliteStore(path)
+    assert s.migrate() == 4
+    with s.transaction() as tx:
+        duplicate = tx.claim_dedupe_key("radarr", "k1", NOW + 5, 3600)
+    assert duplicate is not None and duplicate.kind == "grab"
+    assert s.job_attempts(1) == []                   # attempts has its new node column
+
+
+def test_an_old_file_with_the_unique_index_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    for statements in engine.MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'jobs_unique'").fetchone()[0] == 1
+    conn.close()
+    s = migrated(path)
+    names = {r[0] for r in s.connect().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "jobs_unique" not in names and "jobs_unique_key" in names
+
+
+def test_a_newer_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StoreTooNew, match="Upgrade notifyd"):
+        SqliteStore(path).migrate()
+
+
+def test_a_locked_database_is_unavailable_not_an_exception_soup(tmp_path: Path, monkeypatch) -> None:
+    s = migrated(tmp_path / "n.db")
+    holder = sqlite3.connect(s.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 100)
+    fresh = SqliteStore(s.path)
+    with pytest.raises(StoreUnavailable, match="locked"):
+        with fresh.writing():
+            pass
+    holder.execute("ROLLBACK")
+    with fresh.writing() as conn:
+        conn.execute("INSERT INTO meta VALUES ('k', 'v')")
+    assert fresh.connect().execute("SELECT value FROM meta").fetchone()[0] == "v"
+
+
+def test_one_stores_threads_take_turns_on_its_write_lock(tmp_path: Path, monkeypatch) -> None:
+    s = migrated(tmp_path / "n.db")
+    assert SqliteStore(tmp_path / "n.db").write_lock is not s.write_lock
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 100)
+    seen: list[str] = []
+
+    def second_writer() -> None:
+        try:
+            with s.writing():
+                seen.append("written")
+        except StoreUnavailable as exc:
+            seen.append(str(exc))
+
+    with s.writing():
+        assert s.write_lock.locked()
+        other = threading.Thread(target=second_writer)
+        other.start()
+        other.join()
+    assert "queued for it" in seen[0]
+    assert not s.write_lock.locked()
+    second_writer()                      # released after the first commit, and after a failure
+    assert seen[1] == "written"
+    with pytest.raises(ZeroDivisionError):
+        with s.writing():
+            raise ZeroDivisionError
+    assert not s.write_lock.locked()
+
+
+def test_queueing_for_the_lock_comes_off_the_busy_timeout(tmp_path: Path, monkeypatch) -> None:
+    migrated(tmp_path / "n.db")
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 600)
+    s = SqliteStore(tmp_path / "n.db")                          # its connections open with the 0.6 s timeout
+    holder = sqlite3.connect(s.path, isolation_level=None)     # another process, in effect
+    holder.execute("BEGIN IMMEDIATE")
+    outcomes: dict[str, tuple[float, str]] = {}
+
+    def attempt(name: str) -> None:
+        started = time.monotonic()
+        try:
+            with s.writing():
+                outcome = "written"
+        except StoreUnavailable as exc:
+            outcome = str(exc)
+        outcomes[name] = (time.monotonic() - started, outcome)
+
+    a = threading.Thread(target=attempt, args=("first",))
+    a.start()
+    time.sleep(0.05)                      # the first now holds the lock, waiting in SQLite's handler
+    b = threading.Thread(target=attempt, args=("second",))
+    b.start()
+    a.join()
+    b.join()
+    holder.execute("ROLLBACK")
+    for name, (took, outcome) in outcomes.items():
+        assert "locked" in outcome, (name, outcome)
+        # one 0.6 s budget in all, not 0.6 s in the queue + 0.6 s in SQLite's handler (1.2 s)
+        assert took < 1.1, (name, took)
+    with s.writing() as conn:             # and the connection's own busy timeout is back
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 600
+
+
+def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
+    s = migrated(tmp_path / "n.db")
+    with pytest.raises(ZeroDivisionError):
+        with s.writing() as conn:
+            conn.execute("INSERT INTO meta VALUES ('k', 'v')")
+            raise ZeroDivisionError
+    assert s.connect().execute("SELECT count(*) FROM meta").fetchone()[0] == 0
+
+
+def test_a_read_only_file_is_unavailable(tmp_path: Path) -> None:
+    s = migrated(tmp_path / "n.db")
+    s.close()
+    s.path.chmod(0o444)
+    (tmp_path).chmod(0o555)
+    try:
+        readonly = SqliteStore(s.path)
+        ro = sqlite3.connect(f"file:{s.path}?mode=ro", uri=True, isolation_level=None)
+        readonly._local.conn = ro                  # as a file the process may only read
+        with pytest.raises(StoreUnavailable, match="read-only|cannot be written"):
+            with readonly.writing() as conn:
+                conn.execute("INSERT INTO meta VALUES ('k', 'v')")
+    finally:
+        (tmp_path).chmod(0o755)
+        s.path.chmod(0o644)
+
+
+def test_claim_and_purge_use_their_partial_indexes(tmp_path: Path) -> None:
+    conn = migrated(tmp_path / "n.db").connect()
+
+    def plan(sql: str, *params: object) -> str:
+        return " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+    claim = plan("SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'queued' AND run_at <= ? "
+                 "ORDER BY priority, run_at, id LIMIT 1", NOW)
+    assert "jobs_claim" in claim and "TEMP B-TREE" not in claim
+    due = plan("SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE state = 'queued'")
+    assert "jobs_claim" in due
+    purge = plan("SELECT id FROM jobs WHERE state IN ('succeeded', 'dead') AND finished_at < ? LIMIT 10", NOW)
+    assert "jobs_finished" in purge
+
+
+def test_one_daemon_per_file(tmp_path: Path) -> None:
+    s = migrated(tmp_path / "n.db")
+    assert s.daemon_holder() is None
+    with s.serve_lock():
+        assert s.daemon_holder() is not None and "pid" in (s.daemon_holder() or "")
+        with pytest.raises(AlreadyRunning, match="another notifyd serve"):
+            with SqliteStore(s.path).serve_lock():
+                pass
+    assert s.daemon_holder() is None
+
+
+def _claim_all(db_path: str, results: multiprocessing.Queue[list[int]], start, threads: int = 3) -> None:
+    store = SqliteStore(Path(db_path))
+    start.wait(60)                                    # every claimer begins together
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        mine = []
+        while (claim := store.claim(NOW, 30.0)) is not None:
+            mine.append(claim.job.id)
+            record_outcome(store, claim, succeeded(""), NOW)
+        with lock:
+            claimed.extend(mine)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    results.put(claimed)
+
+
+def test_two_processes_and_threads_never_claim_one_job_twice(tmp_path: Path) -> None:
+    store = migrated(tmp_path / "q.db")
+    with store.transaction() as tx:
+        ids = [e.id for e in tx.enqueue(None, [JobSpec(service=f"s{n}", kind=JobKind.NOTIFY, priority=1 + n % 10)
+                                               for n in range(1500)], 3, 0)]
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    start = ctx.Barrier(3)
+    procs = [ctx.Process(target=_claim_all, args=(str(store.path), results, start)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    here = threading.Thread(target=_claim_all, args=(str(store.path), results, start))
+    here.start()
+    collected = [results.get(timeout=120) for _ in range(3)]
+    here.join()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    claimed = [job for part in collected for job in part]
+    assert sorted(claimed) == sorted(ids)             # every job once, none twice
+    assert sum(1 for part in collected if part) >= 2   # the work really was shared
+    assert store.job_counts() == {"succeeded": 1500}
