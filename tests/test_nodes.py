@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from notifyd.store.postgres import PostgresStore
+
 from conftest import DaemonFactory, cli_json, run_cli, wait_for, write_config
 
 
@@ -95,7 +97,8 @@ type = "webhook"
 url = "{receiver.url}"
 """
     config = write_config(path, services=services, store_url=url, max_attempts=5)
-    config.write_text(config.read_text().replace("[server]\n", f'[server]\nnode_id = "{node}"\n'))
+    text = config.read_text().replace("[server]\n", f'[server]\nnode_id = "{node}"\n')
+    config.write_text(text.replace("threads = 2", "threads = 3"))      # two of one service at once, per node
     return config
 
 
@@ -118,18 +121,22 @@ def test_webhooks_posted_to_either_node_are_each_delivered_once(tmp_path: Path, 
     jobs = wait_for(lambda: (lambda js: js if len(js) == 40 and all(j["state"] == "succeeded" for j in js)
                              else None)(states(a.config, a.env)), 20, message="every job succeeded")
     assert len(holding.hits) == 40                             # once each: no crash, no second delivery
-    nodes = {attempt["node"] for j in jobs for attempt in
-             cli_json("jobs", "show", str(j["id"]), config=b.config, env=b.env)["attempt_log"]}
+    assert {j["id"] for j in states(b.config, b.env)} == {j["id"] for j in jobs}   # the CLI sees it all from b too
+    some = cli_json("jobs", "show", str(jobs[0]["id"]), config=b.config, env=b.env)["attempt_log"]
+    assert some[0]["node"] in ("node-a", "node-b")
+    watcher = PostgresStore(url, node_id="test-watcher", pool_size=1)
+    try:
+        nodes = {attempt.node for j in jobs for attempt in watcher.job_attempts(j["id"])}
+    finally:
+        watcher.close()
     assert nodes == {"node-a", "node-b"}                       # both nodes delivered
     assert a.stop() == 0 and b.stop() == 0
 
 
 def test_a_node_killed_mid_delivery_loses_nothing(tmp_path: Path, daemons: DaemonFactory, postgres: Any,
                                                   holding: HoldingReceiver) -> None:
-    from notifyd.store.postgres import PostgresStore
-
     url = postgres.new_database()
-    holding.delay = 2.0
+    holding.delay = 1.0
     a = daemons.start(node_config(tmp_path / "a.toml", "node-a", url, holding))
     b = daemons.start(node_config(tmp_path / "b.toml", "node-b", url, holding))
     titles = [f"event {n}" for n in range(16)]
@@ -150,10 +157,16 @@ def test_a_node_killed_mid_delivery_loses_nothing(tmp_path: Path, daemons: Daemo
     wait_for(lambda: holding.titles() >= set(titles), 40, message="every event delivered by node-b")
     jobs = wait_for(lambda: (lambda js: js if len(js) == 16 and all(j["state"] == "succeeded" for j in js)
                              else None)(states(b.config, b.env)), 30, message="every job succeeded")
-    logs = [cli_json("jobs", "show", str(j["id"]), config=b.config, env=b.env)["attempt_log"] for j in jobs]
-    lost = [log for log in logs if any(a["outcome"] == "lost" and a["node"] == "node-a" for a in log)]
+    watcher = PostgresStore(url, node_id="test-watcher", pool_size=1)
+    try:
+        logs = [watcher.job_attempts(j["id"]) for j in jobs]
+    finally:
+        watcher.close()
+    lost = [log for log in logs if any(a.outcome == "lost" and a.node == "node-a" for a in log)]
     assert lost, "the jobs node-a held when it died were taken back after their lease"
-    assert all(log[-1]["node"] == "node-b" and log[-1]["outcome"] == "succeeded" for log in lost)
+    assert all(log[-1].node == "node-b" and log[-1].outcome == "succeeded" for log in lost)
+    shown = cli_json("jobs", "show", str(lost[0][0].job_id), config=b.config, env=b.env)["attempt_log"]
+    assert [a["node"] for a in shown][-1] == "node-b" and "node-a" in [a["node"] for a in shown]
     assert holding.overlapping() == []                        # never two deliveries of one job at once
     # the CLI on either node's config sees the same history
     assert {j["id"] for j in states(a.config, a.env)} == {j["id"] for j in jobs}

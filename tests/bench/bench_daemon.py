@@ -18,15 +18,31 @@ What it measures, on one machine and in one run (design §12):
    store (with notifyd's own ingest code) before the daemon starts; then it is started and the
    rate is taken between the first and the last arrival at the sink. Through ``webhook`` and
    ``json://``. Every job must end ``succeeded``.
-4. RSS of the daemon (VmRSS and its peak, VmHWM) after the deliveries run and after the ingest
-   run with a service.
+4. Deliveries/s of posted webhooks, per store engine and node count: ``--posts`` webhooks are
+   POSTed by wrk (``--post-connections`` connections in all, each body unique) to running
+   daemons with one ``webhook`` service pointing at the counting sink, and the rate is taken
+   from the first POST to the last arrival at the sink (``--posts`` / that time). Three cases:
+   one daemon on SQLite; one daemon on PostgreSQL; two daemons (two ``notifyd serve``
+   processes on different ports, same database) each sent half the webhooks, over half the
+   connections. Each daemon first gets five untimed warm-up webhooks, delivered before the
+   clock starts. Every job must end ``succeeded``; how many deliveries each node made (from
+   its attempts) is printed. The PostgreSQL server is $NOTIFYD_TEST_POSTGRES_URL when set (an
+   admin URL: each case gets a database of its own, dropped at the end), else one the
+   ``pgserver`` package starts in a temporary folder for the run.
+5. RSS of the daemon (VmRSS and its peak, VmHWM) after the deliveries run and after the ingest
+   run with a service (and of each node after the posted runs).
 
-The daemon runs on its defaults but for the listen address, the store path and the services
-(``[worker] threads`` stays 4). Run it from the repository root; it needs ``wrk`` on the PATH
-(Debian: ``apt-get install wrk``):
+The daemon runs on its defaults but for the listen address, the store (path or url), the node
+id and the services (``[worker] threads`` stays 4). Run it from the repository root; it needs
+``wrk`` on the PATH (Debian: ``apt-get install wrk``):
 
     python tests/bench/bench_daemon.py
-    python tests/bench/bench_daemon.py --seconds 5 --repeat 1 --latency-events 100 --deliveries 2000
+    python tests/bench/bench_daemon.py --json bench-daemon.json
+    python tests/bench/bench_daemon.py --seconds 5 --repeat 1 --latency-events 100 --deliveries 2000 --posts 2000
+    python tests/bench/bench_daemon.py --only posted          # just the SQLite / PostgreSQL node comparison
+
+``--json PATH`` writes every figure (its numbers, reference, ratio, target and verdict) and the
+notes as JSON.
 
 It is a script, not a test: pytest does not collect it.
 """
@@ -34,6 +50,7 @@ It is a script, not a test: pytest does not collect it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -45,9 +62,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import httpx
 
@@ -82,6 +100,51 @@ end
 """
 
 
+# wrk's script for a fixed number of POSTs (arguments after --: tag, count per thread): each body
+# unique (the tag keeps the nodes' apart), then GETs of a path that answers 404 until every POST
+# has had its answer, when the thread stops; done() prints how many POSTs were not answered 2xx.
+WRK_POST_N = """\
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+function init(args)
+  tag = args[1] or "run"
+  limit = tonumber(args[2])
+  sent, answered, failed = 0, 0, 0
+  -- wrk calls the first thread's request() once before it starts, to check the script, and
+  -- sends nothing of it: that call must not count.
+  checked = tid ~= 1
+  wrk.headers["Content-Type"] = "application/json"
+end
+function request()
+  if not checked then
+    checked = true
+    return wrk.format("POST")
+  end
+  sent = sent + 1
+  if sent > limit then
+    return wrk.format("GET", "/bench-posted-all")
+  end
+  return wrk.format("POST", nil, nil, string.format(
+    '{"kind":"bench","title":"posted %s","body":"seq %d from %s thread %d"}', tag, sent, tag, tid))
+end
+function response(status, headers, body)
+  if status ~= 404 then
+    answered = answered + 1
+    if status < 200 or status > 299 then failed = failed + 1 end
+    if answered >= limit then wrk.thread:stop() end
+  end
+end
+function done(summary, latency, requests)
+  local failed_all = 0
+  for _, thread in ipairs(threads) do failed_all = failed_all + thread:get("failed") end
+  io.write(string.format("posted-failed: %d\\n", failed_all))
+end
+"""
+
+
 @dataclass
 class WrkRun:
     """What one wrk run printed."""
@@ -100,13 +163,29 @@ class WrkRun:
 
 @dataclass
 class Row:
-    """One line of the results table."""
+    """One line of the results table, and one entry of the JSON (`numbers` holds what `measured`
+    says in figures; `reference` names the case the ratio divides by)."""
 
     figure: str
     case: str
     measured: str
     ratio: str = ""
     target: str = ""
+    numbers: dict[str, float] | None = None
+    reference: str | None = None
+
+    @property
+    def verdict(self) -> str | None:
+        for word in ("met", "MISSED"):
+            if self.target.endswith(word):
+                return word
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        ratio = self.ratio.rstrip("×")
+        return {"figure": self.figure, "name": self.case, "measured": self.measured, **(self.numbers or {}),
+                "reference": self.reference, "ratio": float(ratio) if ratio else None,
+                "target": self.target.rsplit(":", 1)[0] if self.target else None, "verdict": self.verdict}
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -118,7 +197,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-STARTED: list["Proc"] = []  # every child, stopped by main() however the run ends
+STARTED: list[Proc] = []  # every child, stopped by main() however the run ends
+
+
+def child_env() -> dict[str, str]:
+    """This environment without notifyd's own variables ($NOTIFYD_STORE_URL would override the
+    store a daemon's config names)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFYD_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 class Proc:
@@ -126,8 +213,7 @@ class Proc:
 
     def __init__(self, name: str, cmd: list[str], port: int, log: Path, ready_path: str) -> None:
         self.name, self.port, self.log = name, port, log
-        self.popen = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.popen = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=child_env())
         STARTED.append(self)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -168,8 +254,12 @@ def uvicorn_app(app: str, log: Path) -> Proc:
     return Proc(app, cmd, port, log, "/")
 
 
-def write_config(directory: Path, port: int, service: str | None) -> Path:
-    text = f'[server]\nlisten = "127.0.0.1:{port}"\n\n[store]\npath = "{directory / "notifyd.db"}"\n'
+def write_config(directory: Path, port: int, service: str | None, store_url: str | None = None,
+                 node_id: str | None = None) -> Path:
+    """A config on the daemon's defaults: the SQLite file beside it, or the PostgreSQL `store_url`."""
+    store = f'url = "{store_url}"' if store_url else f'path = "{directory / "notifyd.db"}"'
+    node = f'node_id = "{node_id}"\n' if node_id else ""
+    text = f'[server]\nlisten = "127.0.0.1:{port}"\n{node}\n[store]\n{store}\n'
     if service:
         text += service
     path = directory / "config.toml"
@@ -185,11 +275,12 @@ def apprise_service(sink: Proc) -> str:
     return f'\n[services.sink]\ntype = "apprise"\nurl = "json://127.0.0.1:{sink.port}/hook"\nevents = ["*"]\n'
 
 
-def notifyd(directory: Path, service: str | None, prepare: Callable[[Path], None] | None = None) -> Proc:
+def notifyd(directory: Path, service: str | None, prepare: Callable[[Path], None] | None = None,
+            store_url: str | None = None, node_id: str | None = None) -> Proc:
     """`notifyd serve` on a config of its own in directory; prepare(config) runs before it starts."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    config = write_config(directory, port, service)
+    config = write_config(directory, port, service, store_url, node_id)
     if prepare is not None:
         prepare(config)
     return Proc("notifyd", [sys.executable, "-m", "notifyd", "serve", "--config", str(config)], port,
@@ -244,6 +335,10 @@ def best_of(target: Proc, args: argparse.Namespace, script: Path, label: str) ->
     return max(runs, key=lambda r: r.rate), answered
 
 
+def wrk_numbers(run: WrkRun) -> dict[str, float]:
+    return {"requests_per_s": round(run.rate, 1), "p50_ms": run.p50_ms, "p99_ms": run.p99_ms}
+
+
 def measure_ingest(root: Path, args: argparse.Namespace) -> tuple[list[Row], list[str]]:
     script = root / "post.lua"
     script.write_text(WRK_SCRIPT)
@@ -256,7 +351,8 @@ def measure_ingest(root: Path, args: argparse.Namespace) -> tuple[list[Row], lis
     finally:
         bare.stop()
     rows.append(Row("ingest", "bare Starlette endpoint answering 202 (baseline)",
-                    f"{baseline.rate:,.0f} req/s, p50 {baseline.p50_ms:.2f} ms, p99 {baseline.p99_ms:.2f} ms"))
+                    f"{baseline.rate:,.0f} req/s, p50 {baseline.p50_ms:.2f} ms, p99 {baseline.p99_ms:.2f} ms",
+                    numbers=wrk_numbers(baseline)))
 
     sink = uvicorn_app("sink", root / "sink-ingest.log")
     try:
@@ -281,7 +377,8 @@ def measure_ingest(root: Path, args: argparse.Namespace) -> tuple[list[Row], lis
             rows.append(Row("ingest", case,
                             f"{run.rate:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms",
                             f"{ratio:.2f}×", f"≥ {INGEST_TARGET}×, p99 ≤ {P99_TARGET_MS:g} ms: "
-                            + ("met" if ok else "MISSED")))
+                            + ("met" if ok else "MISSED"), numbers=wrk_numbers(run),
+                            reference="bare Starlette endpoint answering 202 (baseline)"))
     finally:
         sink.stop()
     return rows, notes
@@ -293,6 +390,19 @@ def measure_ingest(root: Path, args: argparse.Namespace) -> tuple[list[Row], lis
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+_poller: httpx.Client | None = None
+
+
+def sink_count(sink: Proc) -> int:
+    """How many deliveries the sink has counted. One client, kept open, for all the polling: a new
+    httpx client per poll builds an SSL context each time, which costs a 2-core machine a fifth
+    of a core at ten polls a second, beside the daemon being measured."""
+    global _poller
+    if _poller is None:
+        _poller = httpx.Client(timeout=10)
+    return int(_poller.get(sink.url + "/count").json())
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -315,7 +425,7 @@ def measure_latency(root: Path, args: argparse.Namespace) -> list[Row]:
                 # Warm-up, not timed: the first delivery imports the channel's code and connects.
                 for seq in range(-WARM_UP, 0):
                     client.post("/webhooks/generic", json={"kind": "bench", "title": "warm-up", "body": f"seq {seq}"})
-                wait_until(lambda: httpx.get(sink.url + "/count").json() >= WARM_UP, 30, "the warm-up deliveries")
+                wait_until(lambda sink=sink: sink_count(sink) >= WARM_UP, 30, "the warm-up deliveries")
                 for seq in range(args.latency_events):
                     started = time.monotonic()
                     answer = client.post("/webhooks/generic", json={"kind": "bench", "title": "latency",
@@ -324,7 +434,7 @@ def measure_latency(root: Path, args: argparse.Namespace) -> list[Row]:
                         raise SystemExit(f"POST answered {answer.status_code}: {answer.text}")
                     sent[seq] = started
                     time.sleep(0.05)
-            wait_until(lambda: httpx.get(sink.url + "/count").json() >= len(sent), 30, "the last delivery")
+            wait_until(lambda sink=sink, sent=sent: sink_count(sink) >= len(sent), 30, "the last delivery")
             arrivals = httpx.get(sink.url + "/arrivals").json()
         finally:
             daemon.stop()
@@ -337,7 +447,9 @@ def measure_latency(root: Path, args: argparse.Namespace) -> list[Row]:
         rows.append(Row("end-to-end latency, idle", f"{case}, {len(latency)} events 50 ms apart",
                         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latency):.1f} ms", "",
                         f"p50 ≤ {E2E_P50_TARGET_MS:g} ms, p99 ≤ {E2E_P99_TARGET_MS:g} ms: "
-                        + ("met" if ok else "MISSED")))
+                        + ("met" if ok else "MISSED"),
+                        numbers={"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "max_ms": round(max(latency), 2),
+                                 "events": len(latency)}))
     return rows
 
 
@@ -347,23 +459,22 @@ def measure_latency(root: Path, args: argparse.Namespace) -> list[Row]:
 def prefill(config_path: Path, count: int) -> None:
     """Write count events, and their jobs, with notifyd's own ingest code, before the daemon starts."""
     from notifyd.config import read_config_file
-    from notifyd.events import Event
     from notifyd.ingest import record_event
-    from notifyd.store import Store, write
+    from notifyd.model import Event
+    from notifyd.store import open_store
 
-    config = read_config_file(config_path)
-    store = Store(config.store.path, config.store.synchronous)
+    config = read_config_file(config_path, env={})
+    store = open_store(config.store, node_id="bench-prefill", pool_size=2)
     store.migrate()
-    db = store.connect()
     try:
         for start in range(0, count, 500):
-            with write(db):
+            with store.transaction() as tx:
                 for seq in range(start, min(count, start + 500)):
                     event = Event(source="generic", source_type="generic", kind="bench", title="deliveries",
                                   body=f"seq {seq}", payload="{}")
-                    record_event(db, event, config, time.time())
+                    record_event(tx, event, config, time.time())
     finally:
-        db.close()
+        store.close()
 
 
 def measure_deliveries(root: Path, args: argparse.Namespace) -> tuple[list[Row], list[str]]:
@@ -373,9 +484,10 @@ def measure_deliveries(root: Path, args: argparse.Namespace) -> tuple[list[Row],
         sink = uvicorn_app("sink", root / f"sink-{directory.name}.log")
         daemon = notifyd(directory, make(sink), lambda config: prefill(config, args.deliveries))
         try:
-            wait_until(lambda: httpx.get(sink.url + "/count").json() >= args.deliveries, 600, "every delivery")
-            wait_until(lambda: stored(directory, "SELECT count(*) FROM jobs WHERE service = 'sink' AND state = 'succeeded'")
-                       >= args.deliveries, 30, "every job to be recorded succeeded")
+            wait_until(lambda sink=sink: sink_count(sink) >= args.deliveries, 600, "every delivery")
+            wait_until(lambda directory=directory: stored(
+                directory, "SELECT count(*) FROM jobs WHERE service = 'sink' AND state = 'succeeded'")
+                >= args.deliveries, 30, "every job to be recorded succeeded")
             rss, hwm = daemon.rss_mb()
             arrivals = sorted(at for at, _ in httpx.get(sink.url + "/arrivals").json())
         finally:
@@ -385,11 +497,148 @@ def measure_deliveries(root: Path, args: argparse.Namespace) -> tuple[list[Row],
         if not_done:
             raise SystemExit(f"{case}: {not_done} jobs did not succeed")
         rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-        rows.append(Row("deliveries/s, default threads", f"{case}, {len(arrivals):,} queued jobs",
+        rows.append(Row("deliveries/s, default threads", f"{case}, {len(arrivals):,} queued jobs, SQLite",
                         f"{rate:,.0f}/s", "", f"≥ {DELIVERIES_TARGET:g}/s: "
-                        + ("met" if rate >= DELIVERIES_TARGET else "MISSED")))
+                        + ("met" if rate >= DELIVERIES_TARGET else "MISSED"),
+                        numbers={"deliveries_per_s": round(rate, 1), "jobs": len(arrivals)}))
         notes.append(f"RSS after {args.deliveries:,} deliveries ({case}): {rss:.1f} MB (peak {hwm:.1f} MB); "
                      f"target ≤ {RSS_TARGET_MB:g} MB: " + ("met" if hwm <= RSS_TARGET_MB else "MISSED"))
+    return rows, notes
+
+
+# -- deliveries/s of posted webhooks, SQLite and PostgreSQL nodes ---------------------------------
+
+
+def wait_for_arrivals(sink: Proc, target: int, stall: float = 60.0) -> None:
+    """Until the sink has counted `target` arrivals; SystemExit once none came for `stall` seconds."""
+    seen, since = -1, time.monotonic()
+    while (count := sink_count(sink)) < target:
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif time.monotonic() - since > stall:
+            raise SystemExit(f"the sink counted {count} of {target} deliveries, and none for {stall:.0f} s")
+        time.sleep(0.25)
+
+
+def pg_counts(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """The sink's jobs by state, and its attempts by node."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM jobs WHERE service = 'sink' GROUP BY state").fetchall())
+        nodes = dict(conn.execute("SELECT a.node, count(*) FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                                  "WHERE j.service = 'sink' GROUP BY a.node ORDER BY a.node").fetchall())
+    return states, nodes
+
+
+def sqlite_counts(directory: Path) -> tuple[dict[str, int], dict[str, int]]:
+    with sqlite3.connect(directory / "notifyd.db") as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM jobs WHERE service = 'sink' GROUP BY state").fetchall())
+        nodes = dict(conn.execute("SELECT a.node, count(*) FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                                  "WHERE j.service = 'sink' GROUP BY a.node ORDER BY a.node").fetchall())
+    return states, nodes
+
+
+def post_with_wrk(daemons: list[Proc], posts: int, connections: int, script: Path, tag: str,
+                  root: Path) -> list[subprocess.Popen]:
+    """One wrk per daemon, each POSTing its share of `posts` over its share of the connections;
+    they stop sending once their POSTs are answered (main() or the caller ends the processes)."""
+    procs = []
+    share, extra = divmod(posts, len(daemons))
+    per_node = max(1, connections // len(daemons))
+    for i, daemon in enumerate(daemons):
+        count = share + (1 if i < extra else 0)
+        out = open(root / f"wrk-{tag}-{i}.log", "w+")
+        cmd = ["wrk", "-t1", f"-c{min(per_node, count)}", "-d600s", "-s", str(script),
+               daemon.url + "/webhooks/generic", "--", f"{tag}-{i}", str(count)]
+        procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
+        procs[-1].log = out  # type: ignore[attr-defined]
+    return procs
+
+
+def stop_wrk(procs: list[subprocess.Popen]) -> int:
+    """SIGINT each wrk (it prints its summary and exits); the POSTs not answered 2xx, in all."""
+    failed = 0
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log = proc.log  # type: ignore[attr-defined]
+        log.seek(0)
+        text = log.read()
+        log.close()
+        found = re.search(r"posted-failed: (\d+)", text)
+        if found is None:
+            raise SystemExit(f"wrk did not finish its POSTs:\n{text}")
+        failed += int(found.group(1))
+    return failed
+
+
+def measure_posted(root: Path, args: argparse.Namespace, pg: Any) -> tuple[list[Row], list[str]]:
+    """Deliveries/s from the first POST to the last arrival: SQLite, PostgreSQL one node and two."""
+    script = root / "post-n.lua"
+    script.write_text(WRK_POST_N)
+    rows: list[Row] = []
+    notes: list[str] = []
+    rates: dict[str, float] = {}
+    cases = (("SQLite, one node", "sqlite", 1, None),
+             ("PostgreSQL, one node", "postgresql", 1, "SQLite, one node"),
+             ("PostgreSQL, two nodes", "postgresql", 2, "PostgreSQL, one node"))
+    for case, engine, nodes, reference in cases:
+        tag = f"posted-{engine}-{nodes}"
+        directory = root / tag
+        url = pg.new_database(f"bench_{engine}_{nodes}") if engine == "postgresql" else None
+        sink = uvicorn_app("sink", root / f"sink-{tag}.log")
+        daemons: list[Proc] = []
+        procs: list[subprocess.Popen] = []
+        try:
+            for i in range(nodes):
+                # The nodes share the database; each has a folder (config, log) of its own.
+                daemons.append(notifyd(directory / f"node-{i}", webhook_service(sink), store_url=url,
+                                       node_id=f"bench-node-{i}"))
+            with httpx.Client(timeout=10) as client:   # warm-up, not timed: the channel's code imported
+                for daemon in daemons:
+                    for seq in range(WARM_UP):
+                        client.post(daemon.url + "/webhooks/generic",
+                                    json={"kind": "bench", "title": "warm-up", "body": f"warm-up {daemon.port} {seq}"})
+            warm = WARM_UP * nodes
+            wait_until(lambda sink=sink, warm=warm: sink_count(sink) >= warm, 30, "the warm-up deliveries")
+            started = time.monotonic()
+            procs = post_with_wrk(daemons, args.posts, args.post_connections, script, tag, root)
+            wait_for_arrivals(sink, warm + args.posts)
+            arrivals = sorted(at for at, _ in httpx.get(sink.url + "/arrivals", timeout=30).json())
+            failed = stop_wrk(procs)
+            rss = [daemon.rss_mb() for daemon in daemons]
+            counts = (pg_counts(url) if url else sqlite_counts(directory / "node-0"))
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            for daemon in daemons:
+                daemon.stop()
+            sink.stop()
+        states, by_node = counts
+        if failed or states.get("succeeded", 0) != warm + args.posts or len(states) != 1:
+            raise SystemExit(f"{case}: {failed} POSTs not answered 2xx; the sink's jobs by state: {states}")
+        delivered = len(arrivals) - warm
+        seconds = arrivals[-1] - started
+        rate = args.posts / seconds
+        rates[case] = rate
+        ratio = f"{rate / rates[reference]:.2f}×" if reference in rates else ""
+        rows.append(Row("deliveries/s, posted webhooks", f"webhook channel, {args.posts:,} posted, {case}",
+                        f"{rate:,.0f}/s ({seconds:.1f} s from first POST to last delivery)", ratio, "",
+                        numbers={"deliveries_per_s": round(rate, 1), "seconds": round(seconds, 3),
+                                 "posted": args.posts, "delivered": delivered, "nodes": nodes},
+                        reference=reference if ratio else None))
+        split = ", ".join(f"{node} {n:,}" for node, n in by_node.items())
+        peaks = ", ".join(f"{hwm:.1f} MB" for _, hwm in rss)
+        notes.append(f"{case}: attempts per node (the {warm} warm-up deliveries included) {split}; "
+                     f"peak RSS per node {peaks}")
     return rows, notes
 
 
@@ -412,18 +661,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="wrk runs per target; the best is reported")
     parser.add_argument("--latency-events", type=int, default=300, help="events timed end to end")
     parser.add_argument("--deliveries", type=int, default=10_000, help="queued jobs for deliveries/s")
-    parser.add_argument("--only", choices=("ingest", "latency", "deliveries"), action="append",
+    parser.add_argument("--posts", type=int, default=5_000,
+                        help="webhooks posted for the SQLite / PostgreSQL node deliveries/s")
+    parser.add_argument("--post-connections", type=int, default=16,
+                        help="wrk connections for the posted webhooks, in all (split between the nodes)")
+    parser.add_argument("--only", choices=("ingest", "latency", "deliveries", "posted"), action="append",
                         help="run only these parts (repeat the option)")
+    parser.add_argument("--json", metavar="PATH", type=Path, help="also write every figure to PATH as JSON")
     args = parser.parse_args(argv)
-    parts = args.only or ["ingest", "latency", "deliveries"]
-    if "ingest" in parts and shutil.which("wrk") is None:
-        parser.error("wrk is not on the PATH (Debian: apt-get install wrk); or leave out the ingest part")
+    # A TERM (timeout, Ctrl-C from a supervisor) unwinds like an exception, so the finally blocks
+    # stop the daemons, the sink and the PostgreSQL server this run started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    parts = args.only or ["ingest", "latency", "deliveries", "posted"]
+    if args.posts < 2 or args.post_connections < 2:
+        parser.error("--posts and --post-connections must be >= 2 (two nodes share them)")
+    if {"ingest", "posted"} & set(parts) and shutil.which("wrk") is None:
+        parser.error("wrk is not on the PATH (Debian: apt-get install wrk); or leave out the ingest and "
+                     "posted parts")
 
     print(f"notifyd daemon benchmark: python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
           f"{os.cpu_count()} CPUs, {platform.machine()} {platform.system()}", flush=True)
     started = time.perf_counter()
     rows: list[Row] = []
     notes: list[str] = []
+    pg = None
     with tempfile.TemporaryDirectory(prefix="notifyd-bench-") as tmp:
         root = Path(tmp)
         try:
@@ -437,15 +698,34 @@ def main(argv: list[str] | None = None) -> int:
                 found, said = measure_deliveries(root, args)
                 rows += found
                 notes += said
+            if "posted" in parts:
+                from pg_server import PostgresServer
+
+                pg = PostgresServer()
+                notes.append(f"PostgreSQL {pg.version()} from {pg.origin}")
+                found, said = measure_posted(root, args, pg)
+                rows += found
+                notes += said
         finally:
             for proc in STARTED:
                 proc.stop()
+            if pg is not None:
+                pg.stop()
     print()
     print_markdown(rows)
     print()
     for note in notes:
         print(note)
-    print(f"total wall time: {time.perf_counter() - started:.0f} s")
+    wall = time.perf_counter() - started
+    print(f"total wall time: {wall:.0f} s")
+    if args.json:
+        document = {"benchmark": "bench_daemon",
+                    "machine": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+                                "cpus": os.cpu_count(), "machine": platform.machine(), "system": platform.system()},
+                    "options": {k: v for k, v in vars(args).items() if k != "json"} | {"only": parts},
+                    "wall_seconds": round(wall), "figures": [r.as_json() for r in rows], "notes": notes}
+        args.json.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
