@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from notifyd.backoff import RetryPolicy
@@ -118,6 +119,7 @@ class WorkerPool:
         self._stopping = False
         self._running: dict[int, Claim] = {}
         self._running_lock = threading.Lock()
+        self._claim_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._keeper_stop = threading.Event()
 
@@ -165,6 +167,21 @@ class WorkerPool:
                             claim.job.service, exc)
         return len(leftover)
 
+    def _claim(self, config: Config) -> Claim | None:
+        """The next due job, passing over services that hold `per_service` of this pool's threads.
+
+        This pool's claims take turns, so two threads cannot both see a service one job under
+        its cap and both take one; the cap is this pool's own, so every node adds capacity."""
+        with self._claim_lock:
+            with self._running_lock:
+                running = Counter(c.job.service for c in self._running.values())
+            busy = [service for service, n in running.items() if n >= self.per_service]
+            claim = self.store.claim(self.clock(), config.worker.lease, passed_over=busy)
+            if claim is not None:
+                with self._running_lock:
+                    self._running[claim.job.id] = claim
+        return claim
+
     def _work(self) -> None:
         me = threading.current_thread().name
         seen_config: Config | None = None
@@ -176,14 +193,12 @@ class WorkerPool:
                 if config is not seen_config:
                     channels.keep_only(config.services)
                     seen_config = config
-                claim = self.store.claim(self.clock(), config.worker.lease, per_service=self.per_service)
+                claim = self._claim(config)
                 if claim is not None:
                     with self._cond:
                         if self._poller == me:
                             self._poller = None     # busy now: an idle peer takes over polling
                     self.notify()                   # there may be more: let idle peers look too
-                    with self._running_lock:
-                        self._running[claim.job.id] = claim
                     try:
                         run_job(claim, JobContext(self.store, config, channels, self.clock), self.redact,
                                 observe=self.observe)

@@ -34,8 +34,8 @@ class Queue:
         with self.store.transaction() as tx:
             return [e.id for e in tx.enqueue(event_id, specs, max_attempts, self.now if now is None else now)]
 
-    def claim(self, per_service: int | None = None) -> Claim | None:
-        return self.store.claim(self.now, LEASE, per_service=per_service)
+    def claim(self, passed_over: tuple[str, ...] = ()) -> Claim | None:
+        return self.store.claim(self.now, LEASE, passed_over=passed_over)
 
     def succeed(self, claim: Claim, detail: str = "") -> Outcome:
         return record_outcome(self.store, claim, succeeded(detail), self.now)
@@ -256,42 +256,14 @@ def test_next_wakeup(queue: Queue) -> None:
     assert queue.store.next_wakeup(NOW) == 0
 
 
-def test_a_service_at_its_running_limit_is_passed_over(queue: Queue) -> None:
-    slow = queue.add(spec("slow"), spec("slow"), spec("slow"), now=NOW - 10)
+def test_passed_over_services_wait_their_turn(queue: Queue) -> None:
+    slow = queue.add(spec("slow"), spec("slow"), now=NOW - 10)
     fast = queue.add(spec("fast"), now=NOW - 1)[0]
-    first, second = queue.claim(per_service=2), queue.claim(per_service=2)
-    assert first is not None and second is not None
-    assert [first.job.id, second.job.id] == slow[:2]
-    third = queue.claim(per_service=2)
-    assert third is not None and third.job.id == fast      # the third slow job waits its turn
-    assert queue.claim(per_service=2) is None
-    queue.succeed(first)
-    fourth = queue.claim(per_service=2)
-    assert fourth is not None and fourth.job.id == slow[2]
-
-
-def test_concurrent_claimers_keep_the_per_service_cap(store: Store) -> None:
-    queue = Queue(store)
-    queue.add(*[spec("slow") for _ in range(12)], spec("fast"), spec("fast"), now=NOW - 1)
-    start = threading.Barrier(6)
-    claimed: list[Claim] = []
-    lock = threading.Lock()
-
-    def claim_once() -> None:
-        start.wait(30)
-        claim = store.claim(NOW, LEASE, per_service=2)
-        if claim is not None:
-            with lock:
-                claimed.append(claim)
-
-    threads = [threading.Thread(target=claim_once) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    services = sorted(c.job.service for c in claimed)
-    assert services == ["fast", "fast", "slow", "slow"]      # never three of one service running
-    assert len(store.list_jobs(state="running")) == 4
+    first = queue.claim(passed_over=("slow",))
+    assert first is not None and first.job.id == fast      # the older slow jobs wait
+    assert queue.claim(passed_over=("slow", "fast")) is None
+    second = queue.claim()
+    assert second is not None and second.job.id == slow[0]
 
 
 def test_a_new_refresh_never_joins_a_retry_and_a_retry_can_requeue_beside_a_twin(queue: Queue) -> None:

@@ -92,17 +92,6 @@ def test_two_nodes_never_claim_one_job(nodes: list[PostgresStore]) -> None:
     assert nodes_seen <= {"node-0", "node-1"} and len(nodes_seen) >= 1
 
 
-def test_the_per_service_cap_is_each_nodes_own(nodes: list[PostgresStore]) -> None:
-    """A slow service may hold all but one of a node's threads, on every node: adding a node adds
-    capacity for one service too."""
-    with nodes[0].transaction() as tx:
-        tx.enqueue(None, [JobSpec(service="slow", kind=JobKind.NOTIFY, priority=5) for _ in range(6)], 3, 0)
-    first = [nodes[0].claim(NOW, 30.0, per_service=2) for _ in range(3)]
-    second = [nodes[1].claim(NOW, 30.0, per_service=2) for _ in range(3)]
-    assert [c is not None for c in first] == [True, True, False]
-    assert [c is not None for c in second] == [True, True, False]
-
-
 def test_maintenance_runs_on_one_node_at_a_time(nodes: list[PostgresStore]) -> None:
     with nodes[0].maintenance_lock() as first:
         with nodes[1].maintenance_lock() as second:

@@ -19,7 +19,7 @@ seconds passed in by the caller (injected clocks), never read from the database'
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -185,11 +185,12 @@ class Store(ABC):
     # -- the worker's side of the queue -----------------------------------------------------------
 
     @abstractmethod
-    def claim(self, now: float, lease: float, *, per_service: int | None = None) -> Claim | None:
+    def claim(self, now: float, lease: float, *, passed_over: Collection[str] = ()) -> Claim | None:
         """Lease the due queued job with the lowest (priority, run_at, id) for `lease` seconds
         and open its attempt row, after taking back expired leases (at most once a second). A
-        job is never leased to two claimers at once. With `per_service`, a service that already
-        has that many jobs running on this node is passed over. None when nothing is due."""
+        job is never leased to two claimers at once. Jobs of the `passed_over` services (the
+        claimer's pool has as many of them running as it allows) are left for later. None when
+        nothing is due."""
 
     @abstractmethod
     def claim_job(self, job_id: int, now: float, lease: float) -> Claim | None:

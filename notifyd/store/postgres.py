@@ -15,14 +15,14 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from notifyd.config import mask_database_url as mask_url
 from notifyd.errors import StoreTooNew, StoreUnavailable
-from notifyd.model import Claim
-from notifyd.store.sql import Cursor, SqlStore, job_from_row
+from notifyd.model import Claim, Finish
+from notifyd.store.sql import CLOSE_ATTEMPT, Cursor, SqlStore, job_from_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -37,7 +37,6 @@ CONNECT_TIMEOUT = 5.0
 # A reconnection that keeps failing is dropped after this, so the next request starts a fresh one
 # at once instead of waiting out a backoff that has grown to minutes.
 RECONNECT_GIVE_UP = 10.0
-CAP_TRIES = 4                    # services passed over for being at their cap before a claim gives up
 
 _SCHEMA_TABLE = ("CREATE TABLE IF NOT EXISTS notifyd_schema (version INTEGER PRIMARY KEY, "
                  "applied_at DOUBLE PRECISION NOT NULL)")
@@ -144,14 +143,6 @@ RowLoader = Callable[[str, Sequence[str], Iterable[Mapping[str, Any]], Callable[
 IDENTITY_TABLES = ("events", "jobs", "attempts")
 
 
-class _OverCap(Exception):
-    """A claim found its service at its cap once it held the service's lock (rolled back)."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__(service)
-        self.service = service
-
-
 class _Conn:
     """A psycopg connection that takes the shared SQL's `?` placeholders."""
 
@@ -243,32 +234,32 @@ class PostgresStore(SqlStore):
 
     # -- engine differences ------------------------------------------------------------------------
 
-    def claim(self, now: float, lease: float, *, per_service: int | None = None) -> Claim | None:
-        """As the contract says. With `per_service`, this node's claimers of one service take
-        turns on an advisory lock and count its running jobs after the lock: snapshots alone
-        would let concurrent claimers each see the service under its cap."""
-        if per_service is None:
-            return super().claim(now, lease)
-        passed_over: list[str] = []
-        for _ in range(CAP_TRIES):
-            token = secrets.token_hex(8)
-            try:
-                with self.writing() as conn:
+    # A claim and an outcome are one statement each (PostgreSQL runs data-modifying WITH clauses
+    # atomically), sent without BEGIN/COMMIT around them: two round trips per job instead of eight.
+
+    def claim(self, now: float, lease: float, *, passed_over: Collection[str] = ()) -> Claim | None:
+        token = secrets.token_hex(8)
+        take, params = self._take_due_statement(now, lease, token, tuple(passed_over))
+        with self._borrow() as raw:
+            conn = _Conn(raw)
+            if self._expiry_due(now):
+                with raw.transaction():
                     self._expire_now_and_then(conn, now)
-                    row = self._take_due(conn, now, lease, token, per_service, passed_over)
-                    if row is None:
-                        return None
-                    service = row[2]
-                    self.lock_key(conn, f"running:{self.node_id}:{service}")
-                    running = conn.execute("SELECT count(*) FROM jobs WHERE state = 'running' AND service = ? "
-                                           "AND node = ?", (service, self.node_id)).fetchone()[0]
-                    if running > per_service:
-                        raise _OverCap(service)             # rolls this claim back
-                    attempt_id = self._open_attempt(conn, row[0], now)
-                return Claim(job_from_row(row), token, attempt_id)
-            except _OverCap as over:
-                passed_over.append(over.service)
-        return None
+            row = conn.execute(
+                f"WITH claimed AS ({take}), opened AS (INSERT INTO attempts (job_id, started_at, node) "
+                "SELECT id, ?, ? FROM claimed RETURNING id) SELECT claimed.*, opened.id FROM claimed, opened",
+                (*params, now, self.node_id)).fetchone()
+        if row is None:
+            return None
+        return Claim(job_from_row(row[:-1]), token, row[-1])
+
+    def finish(self, claim: Claim, finish: Finish, now: float) -> bool:
+        move, params = self._move_statement(claim, finish, now)
+        with self._borrow() as raw:
+            row = _Conn(raw).execute(
+                f"WITH moved AS ({move} RETURNING id) {CLOSE_ATTEMPT} AND EXISTS (SELECT 1 FROM moved) RETURNING id",
+                (*params, *self._close_params(claim, finish, now))).fetchone()
+        return row is not None
 
     def lock_key(self, conn: Any, key: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))

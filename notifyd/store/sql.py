@@ -14,7 +14,7 @@ import json
 import secrets
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ DELIVERIES = f"kind != '{MAINTENANCE_KIND}'"       # what queue depth and listin
 JOB_COLUMNS = ("id, event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
                "lease_until, unique_key, last_error, created_at, finished_at, payload")
 EVENT_COLUMNS = "id, source, source_type, kind, title, body, paths, media, payload, received_at"
+CLOSE_ATTEMPT = "UPDATE attempts SET finished_at = ?, outcome = ?, error = ?, detail = ? WHERE id = ?"
 RUN_COLUMNS = ("id, status, created_at, updated_at, name, progress, live_status, notify, context, callback_url, "
                "cost_amount, cost_unit, outputs, error, registered, source, started_at, finished_at, final_event_id")
 
@@ -263,39 +264,40 @@ class SqlStore(Store):
 
     # -- the worker's side -------------------------------------------------------------------------
 
-    def claim(self, now: float, lease: float, *, per_service: int | None = None) -> Claim | None:
+    def claim(self, now: float, lease: float, *, passed_over: Collection[str] = ()) -> Claim | None:
         token = secrets.token_hex(8)
         with self.writing() as conn:
             self._expire_now_and_then(conn, now)
-            row = self._take_due(conn, now, lease, token, per_service)
+            row = self._take_due(conn, now, lease, token, tuple(passed_over))
             if row is None:
                 return None
             attempt_id = self._open_attempt(conn, row[0], now)
         return Claim(job_from_row(row), token, attempt_id)
 
-    def _expire_now_and_then(self, conn: Conn, now: float) -> None:
+    def _expiry_due(self, now: float) -> bool:
         # Leases are 30 s long: looking for expired ones once a second is prompt enough, and
         # keeps that query off the per-claim path.
-        if now - self._expiry_checked >= EXPIRY_CHECK_INTERVAL or now < self._expiry_checked:
+        return now - self._expiry_checked >= EXPIRY_CHECK_INTERVAL or now < self._expiry_checked
+
+    def _expire_now_and_then(self, conn: Conn, now: float) -> None:
+        if self._expiry_due(now):
             self._expire_leases(conn, now)
             self._expiry_checked = now
 
-    def _take_due(self, conn: Conn, now: float, lease: float, token: str, per_service: int | None,
-                  passed_over: Sequence[str] = ()) -> Any:
+    def _take_due(self, conn: Conn, now: float, lease: float, token: str, passed_over: Sequence[str]) -> Any:
         """Lease the first due job (one statement); its row in JOB_COLUMNS order, or None."""
+        sql, params = self._take_due_statement(now, lease, token, passed_over)
+        return conn.execute(sql, params).fetchone()
+
+    def _take_due_statement(self, now: float, lease: float, token: str,
+                            passed_over: Sequence[str]) -> tuple[str, list[Any]]:
         busy, params = "", [now + lease, token, self.node_id, now]
         if passed_over:
-            busy += f"AND service NOT IN ({_marks(passed_over)}) "
+            busy = f"AND service NOT IN ({_marks(passed_over)}) "
             params.extend(passed_over)
-        if per_service is not None:
-            busy += ("AND service NOT IN (SELECT service FROM jobs WHERE state = 'running' AND node = ? "
-                     "GROUP BY service HAVING count(*) >= ?) ")
-            params.extend((self.node_id, per_service))
-        return conn.execute(
-            f"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ?, node = ? "
-            f"WHERE id = (SELECT id FROM {self.claim_from} WHERE state = 'queued' AND run_at <= ? "
-            f"{busy}ORDER BY priority, run_at, id LIMIT 1{self.claim_lock}) RETURNING {JOB_COLUMNS}",
-            params).fetchone()
+        return (f"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, lease_token = ?, "
+                f"node = ? WHERE id = (SELECT id FROM {self.claim_from} WHERE state = 'queued' AND run_at <= ? "
+                f"{busy}ORDER BY priority, run_at, id LIMIT 1{self.claim_lock}) RETURNING {JOB_COLUMNS}", params)
 
     def claim_job(self, job_id: int, now: float, lease: float) -> Claim | None:
         token = secrets.token_hex(8)
@@ -315,23 +317,28 @@ class SqlStore(Store):
         return attempt_id
 
     def finish(self, claim: Claim, finish: Finish, now: float) -> bool:
+        move, params = self._move_statement(claim, finish, now)
         with self.writing() as conn:
-            if finish.state == JobState.QUEUED:
-                cursor = conn.execute(
-                    "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_until = NULL, "
+            if not conn.execute(move, params).rowcount:
+                return False
+            conn.execute(CLOSE_ATTEMPT, (*self._close_params(claim, finish, now),))
+        return True
+
+    @staticmethod
+    def _move_statement(claim: Claim, finish: Finish, now: float) -> tuple[str, tuple[Any, ...]]:
+        """The job's move out of `running`, guarded by the claim's lease token."""
+        if finish.state == JobState.QUEUED:
+            return ("UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_until = NULL, "
                     "lease_token = NULL WHERE id = ? AND lease_token = ? AND state = 'running'",
                     (finish.run_at if finish.run_at is not None else now, finish.last_error, claim.job.id,
                      claim.token))
-            else:
-                cursor = conn.execute(
-                    "UPDATE jobs SET state = ?, finished_at = ?, last_error = ?, lease_until = NULL, "
-                    "lease_token = NULL WHERE id = ? AND lease_token = ? AND state = 'running'",
-                    (str(finish.state), now, finish.last_error, claim.job.id, claim.token))
-            if not cursor.rowcount:
-                return False
-            conn.execute("UPDATE attempts SET finished_at = ?, outcome = ?, error = ?, detail = ? WHERE id = ?",
-                         (now, str(finish.outcome), finish.error, finish.detail, claim.attempt_id))
-        return True
+        return ("UPDATE jobs SET state = ?, finished_at = ?, last_error = ?, lease_until = NULL, "
+                "lease_token = NULL WHERE id = ? AND lease_token = ? AND state = 'running'",
+                (str(finish.state), now, finish.last_error, claim.job.id, claim.token))
+
+    @staticmethod
+    def _close_params(claim: Claim, finish: Finish, now: float) -> tuple[Any, ...]:
+        return (now, str(finish.outcome), finish.error, finish.detail, claim.attempt_id)
 
     def extend(self, claims: Iterable[Claim], until: float) -> None:
         claims = list(claims)

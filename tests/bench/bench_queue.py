@@ -17,11 +17,11 @@ What it measures, on one machine and in one run:
    columns and constraints and only the claim index. Reported with the ratio notifyd/raw
    (design target >= 0.7). Three "(diag.)" rows: the same raw loop on notifyd's own schema (all
    its indexes) with the claim pinned ``INDEXED BY jobs_claim``, which shows what index upkeep
-   costs apart from the query plan; notifyd's own statements (its claim, its attempt row
+   costs apart from the query plan; and notifyd's own statements (its claim, its attempt row
    opened, its token-guarded finish, the attempt closed; copied from notifyd.store.sql) run from
-   that raw loop, so what is left between that row and notifyd's is notifyd's Python; and
-   notifyd with ``per_service`` = worker threads - 1, the call the daemon's workers make (the
-   headline row passes none, as the raw loop has no cap). The plan notifyd's claim really gets
+   that raw loop, so what is left between that row and notifyd's is notifyd's Python. (A
+   service's cap on running jobs is kept by the worker pool, not in the claim, so the daemon's
+   workers make this same call.) The plan notifyd's claim really gets
    (caught with a trace callback and EXPLAIN QUERY PLAN) is printed below the table.
 3. notifyd claim+complete on SQLite with a large finished history (``--history`` succeeded
    jobs, plus their attempts and events, inserted directly by SQL) against an empty table, and
@@ -33,8 +33,7 @@ What it measures, on one machine and in one run:
    SKIP LOCKED`` in its subquery, RETURNING the job; then UPDATE state = 'succeeded'), on a
    jobs table with notifyd's columns and constraints and only the claim index. Ratio
    notifyd/raw, design target >= 0.7. The "(diag.)" rows of 2 (notifyd's schema; notifyd's
-   statements; notifyd with ``per_service``, which on PostgreSQL takes an advisory lock and
-   counts the node's running jobs in each claim), and one more: the raw loop with each UPDATE a
+   statements), and one more: the raw loop with each UPDATE a
    single autocommit statement (its own implicit transaction: two round trips per job, the
    fewest possible).
    The server is $NOTIFYD_TEST_POSTGRES_URL when set (an admin URL: the benchmark creates its
@@ -369,11 +368,6 @@ def pg_claim_plan(url: str) -> str:
 # -- timed loops ---------------------------------------------------------------------------------
 
 
-def worker_cap(config: Config) -> int:
-    """The per_service cap the daemon's workers claim with (notifyd.worker: threads - 1, at least 1)."""
-    return max(1, config.worker.threads - 1)
-
-
 def time_notifyd_enqueue(store: Store, event_id: int, jobs: int, batch: int, max_attempts: int) -> float:
     specs = [spec_for(i) for i in range(jobs)]
     start = time.perf_counter()
@@ -396,20 +390,18 @@ def time_raw_enqueue(conn: sqlite3.Connection, jobs: int, batch: int, max_attemp
     return time.perf_counter() - start
 
 
-def notifyd_claim_loop(store: Store, jobs: int, lease: float, per_service: int | None = None) -> None:
-    """What a worker does around each delivery: claim the next due job, record that it succeeded.
-    The daemon's workers pass per_service (worker threads - 1); the headline figure does not, as
-    neither does the raw loop it is compared with."""
+def notifyd_claim_loop(store: Store, jobs: int, lease: float) -> None:
+    """What a worker does around each delivery: claim the next due job, record that it succeeded."""
     for _ in range(jobs):
-        claim = store.claim(time.time(), lease, per_service=per_service)
+        claim = store.claim(time.time(), lease)
         if claim is None:
             raise RuntimeError("notifyd claim found nothing due; the set-up queued too few jobs")
         record_outcome(store, claim, succeeded(""), time.time())
 
 
-def time_notifyd_claims(store: Store, jobs: int, lease: float, per_service: int | None = None) -> float:
+def time_notifyd_claims(store: Store, jobs: int, lease: float) -> float:
     start = time.perf_counter()
-    notifyd_claim_loop(store, jobs, lease, per_service)
+    notifyd_claim_loop(store, jobs, lease)
     return time.perf_counter() - start
 
 
@@ -524,7 +516,6 @@ def run_sqlite(jobs: int, history: int, batch: int, repeat: int, root: Path, con
                notes: dict[str, str]) -> list[Row]:
     max_attempts = config.worker.max_attempts
     lease = config.worker.lease
-    per_service = worker_cap(config)
     rows: list[Row] = []
     counter = iter(range(1_000_000))
 
@@ -568,7 +559,7 @@ def run_sqlite(jobs: int, history: int, batch: int, repeat: int, root: Path, con
     # 2. claim + complete ------------------------------------------------------------------
     section = "sqlite claim+complete"
 
-    def notifyd_claims(per_service: int | None = None) -> float:
+    def notifyd_claims() -> float:
         store = notifyd_sqlite(root, fresh("claim-notifyd"))
         try:
             fill_notifyd(store, one_event(store, config), jobs + 1, max_attempts)
@@ -576,7 +567,7 @@ def run_sqlite(jobs: int, history: int, batch: int, repeat: int, root: Path, con
             notes.setdefault("sqlite: notifyd claim plan (as run)", plan)
             with store.reading() as conn:
                 notes.setdefault("sqlite: plain claim subquery on notifyd schema", claim_plan(conn))
-            return time_notifyd_claims(store, jobs, lease, per_service)
+            return time_notifyd_claims(store, jobs, lease)
         finally:
             store.close()
 
@@ -608,16 +599,13 @@ def run_sqlite(jobs: int, history: int, batch: int, repeat: int, root: Path, con
         finally:
             store.close()
 
-    n_secs, r_secs, rn_secs, rs_secs, np_secs = best(
-        notifyd_claims, raw_claims, raw_claims_notifyd_schema, raw_notifyd_statements,
-        lambda: notifyd_claims(per_service), repeat=repeat,
-        label="sqlite claim: notifyd | raw | raw notifyd schema | raw notifyd statements | notifyd per_service")
+    n_secs, r_secs, rn_secs, rs_secs = best(
+        notifyd_claims, raw_claims, raw_claims_notifyd_schema, raw_notifyd_statements, repeat=repeat,
+        label="sqlite claim: notifyd | raw | raw notifyd schema | raw notifyd statements")
     raw = Row(section, "raw sqlite3, minimal schema", jobs, r_secs)
     rows.append(raw)
     rows.append(Row(section, "raw sqlite3, notifyd schema, pinned (diag.)", jobs, rn_secs, raw))
     rows.append(Row(section, "raw sqlite3, notifyd schema and statements (diag.)", jobs, rs_secs, raw))
-    rows.append(Row(section, f"notifyd claim(per_service={per_service})+finish(), as a worker (diag.)", jobs,
-                    np_secs, raw))
     rows.append(Row(section, "notifyd claim()+finish()", jobs, n_secs, raw, CLAIM_TARGET))
 
     # 3. claim + complete with a finished history -----------------------------------------
@@ -651,21 +639,20 @@ def run_postgres(jobs: int, repeat: int, config: Config, notes: dict[str, str]) 
 
     max_attempts = config.worker.max_attempts
     lease = config.worker.lease
-    per_service = worker_cap(config)
     started = time.perf_counter()
     server = PostgresServer()
     try:
         notes["postgresql: server"] = (f"{server.version()} from {server.origin}, "
                                        f"started in {time.perf_counter() - started:.1f} s")
 
-        def notifyd_claims(per_service: int | None = None) -> float:
+        def notifyd_claims() -> float:
             url = server.new_database("bench_claim_notifyd")
             store = notifyd_postgres(url)
             try:
                 fill_notifyd(store, one_event(store, config), jobs, max_attempts)
                 pg_vacuum(url)
                 notes.setdefault("postgresql: claim subquery plan on notifyd schema", pg_claim_plan(url))
-                return time_notifyd_claims(store, jobs, lease, per_service)
+                return time_notifyd_claims(store, jobs, lease)
             finally:
                 store.close()
 
@@ -700,11 +687,10 @@ def run_postgres(jobs: int, repeat: int, config: Config, notes: dict[str, str]) 
                 return time_raw_notifyd_statements(conn, jobs, lease, PG_CLAIM_AS_NOTIFYD, PG_OPEN_ATTEMPT, PG_FINISH,
                                                    PG_CLOSE_ATTEMPT, "BEGIN")
 
-        n_secs, r_secs, rn_secs, rs_secs, ra_secs, np_secs = best(
+        n_secs, r_secs, rn_secs, rs_secs, ra_secs = best(
             notifyd_claims, raw_claims, raw_claims_notifyd_schema, raw_notifyd_statements,
-            lambda: raw_claims(explicit=False), lambda: notifyd_claims(per_service), repeat=repeat,
-            label="postgresql claim: notifyd | raw | raw notifyd schema | raw notifyd statements | raw autocommit "
-                  "| notifyd per_service")
+            lambda: raw_claims(explicit=False), repeat=repeat,
+            label="postgresql claim: notifyd | raw | raw notifyd schema | raw notifyd statements | raw autocommit")
     finally:
         server.stop()
     section = "postgresql claim+complete"
@@ -713,8 +699,6 @@ def run_postgres(jobs: int, repeat: int, config: Config, notes: dict[str, str]) 
             Row(section, "raw psycopg, notifyd schema (diag.)", jobs, rn_secs, raw),
             Row(section, "raw psycopg, notifyd schema and statements (diag.)", jobs, rs_secs, raw),
             Row(section, "raw psycopg, minimal schema, autocommit statements (diag.)", jobs, ra_secs, raw),
-            Row(section, f"notifyd claim(per_service={per_service})+finish(), as a worker (diag.)", jobs, np_secs,
-                raw),
             Row(section, "notifyd claim()+finish()", jobs, n_secs, raw, CLAIM_TARGET)]
 
 
