@@ -202,6 +202,9 @@ def test_store_copy_moves_a_sqlite_history_to_postgresql(tmp_path: Path, daemons
     assert {name: cli_json(*args, config=moved, env=daemon.env) for name, args in
             (("jobs", ("jobs", "list")), ("events", ("events", "list")))} == before
     node = daemons.start(moved)
+    repeat = node.post("/webhooks/generic", {"title": "before the move 0"})   # the same body, within the window
+    assert repeat.status_code == 200 and repeat.json()["duplicate"] is True
+    assert repeat.json()["event_id"] == posted[0]["event_id"]
     after = node.post("/webhooks/generic", {"title": "after the move"}).json()
     assert after["event_id"] > max(p["event_id"] for p in posted)      # ids continue after the copied ones
     wait_for(lambda: "after the move" in holding.titles(), message="a delivery on PostgreSQL")

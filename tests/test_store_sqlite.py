@@ -43,7 +43,7 @@ def test_migrate_is_idempotent_and_reports_the_old_version(tmp_path: Path) -> No
     assert s.migrate() == 0
     assert s.migrate() == SCHEMA_VERSION
     tables = {r[0] for r in s.connect().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"events", "jobs", "attempts", "meta", "runs", "dedupe_keys"} <= tables
+    assert {"events", "jobs", "attempts", "meta", "runs", "service_state"} <= tables
 
 
 def test_an_older_file_is_upgraded_and_keeps_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,7 +60,8 @@ def test_an_older_file_is_upgraded_and_keeps_its_rows(tmp_path: Path, monkeypatc
 
 
 def test_a_file_from_before_the_store_contract_keeps_its_dedupe_keys(tmp_path: Path) -> None:
-    """Version 4 files decided repeats from events.dedupe_key; version 5 moves that to its own table."""
+    """A version 4 file upgrades in place: its events still answer repeats, and its attempts and
+    jobs gain the node column."""
     path = tmp_path / "v4.db"
     conn = sqlite3.connect(path)
     for statements in engine.MIGRATIONS[:4]:

@@ -96,7 +96,7 @@ class Tx(ABC):
 
     @abstractmethod
     def insert_event(self, event: Event, now: float, dedupe_key: str | None = None) -> int:
-        """Store the event (and attach it to its reserved dedupe key); returns its id."""
+        """Store the event, under the dedupe key it reserved; returns its id."""
 
     @abstractmethod
     def update_event(self, event_id: int, *, title: str, media: Mapping[str, object]) -> None:

@@ -26,7 +26,6 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
               "cost_unit", "outputs", "error", "registered", "source", "created_at", "updated_at", "started_at",
               "finished_at", "final_event_id")),
     ("service_state", ("service", "disabled_reason", "disabled_at")),
-    ("dedupe_keys", ("source", "key", "event_id", "received_at")),
 )
 
 
@@ -60,4 +59,5 @@ def copy_store(source: SqliteStore, target: PostgresStore,
         for table, columns in TABLES:
             copied[table] = load(table, columns, source.rows(table), _reporter(progress, table))
     target.reset_identities()
+    target.reserve_copied_dedupe_keys()
     return copied

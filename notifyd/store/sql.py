@@ -37,7 +37,7 @@ from notifyd.model import (
 from notifyd.store.base import MAINTENANCE_KIND, Duplicate, QueueDepth, Stats, Store, StoreInfo, Tx
 
 EXPIRY_CHECK_INTERVAL = 1.0
-TABLES = ("events", "jobs", "attempts", "job_events", "runs", "service_state", "dedupe_keys")
+TABLES = ("events", "jobs", "attempts", "job_events", "runs", "service_state")
 DELIVERIES = f"kind != '{MAINTENANCE_KIND}'"       # what queue depth and listings count by default
 JOB_COLUMNS = ("id, event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
                "lease_until, unique_key, last_error, created_at, finished_at, payload")
@@ -124,22 +124,13 @@ class SqlTx(Tx):
         self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
     def claim_dedupe_key(self, source: str, key: str, now: float, window: float) -> Duplicate | None:
-        won = self.conn.execute(
-            "INSERT INTO dedupe_keys (source, key, event_id, received_at) VALUES (?, ?, NULL, ?) "
-            "ON CONFLICT (source, key) DO UPDATE SET event_id = NULL, received_at = excluded.received_at "
-            "WHERE dedupe_keys.received_at < ? RETURNING source", (source, key, now, now - window)).fetchone()
-        if won is not None:
+        holder = self.store.dedupe_holder(self.conn, source, key, now, window)
+        if holder is None:
             return None
-        row = self.conn.execute(
-            "SELECT e.id, e.kind FROM dedupe_keys d JOIN events e ON e.id = d.event_id "
-            "WHERE d.source = ? AND d.key = ?", (source, key)).fetchone()
-        if row is None:                      # its event was purged: the key is free again
-            self.conn.execute("UPDATE dedupe_keys SET event_id = NULL, received_at = ? WHERE source = ? AND key = ?",
-                              (now, source, key))
-            return None
+        row = self.conn.execute("SELECT kind FROM events WHERE id = ?", (holder,)).fetchone()
         jobs = [Enqueued(r[0], r[1]) for r in self.conn.execute(
-            "SELECT id, service FROM jobs WHERE event_id = ? ORDER BY id", (row[0],)).fetchall()]
-        return Duplicate(row[0], row[1], jobs)
+            "SELECT id, service FROM jobs WHERE event_id = ? ORDER BY id", (holder,)).fetchall()]
+        return Duplicate(holder, row[0], jobs)
 
     def insert_event(self, event: Event, now: float, dedupe_key: str | None = None) -> int:
         event_id: int = self.conn.execute(
@@ -147,9 +138,6 @@ class SqlTx(Tx):
             "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (event.source, event.source_type, event.kind, event.title, event.body, json.dumps(list(event.paths)),
              json.dumps(dict(event.media)), event.payload, dedupe_key, now)).fetchone()[0]
-        if dedupe_key:
-            self.conn.execute("UPDATE dedupe_keys SET event_id = ? WHERE source = ? AND key = ?",
-                              (event_id, event.source, dedupe_key))
         return event_id
 
     def update_event(self, event_id: int, *, title: str, media: Mapping[str, object]) -> None:
@@ -227,6 +215,7 @@ class SqlTx(Tx):
 class SqlStore(Store):
     """The contract's operations in shared SQL; engines supply connections and their differences."""
 
+    tables: tuple[str, ...] = TABLES            # what `info` counts
     claim_from = "jobs"        # SQLite pins the claim to its partial index here
     claim_lock = ""            # PostgreSQL: " FOR UPDATE SKIP LOCKED"
     row_lock = ""              # PostgreSQL: " FOR UPDATE"
@@ -248,6 +237,18 @@ class SqlStore(Store):
     @abstractmethod
     def map_error(self, exc: BaseException) -> Exception | None:
         """The StoreUnavailable that a driver error means, or None for anything else."""
+
+    def dedupe_holder(self, conn: Conn, source: str, key: str, now: float, window: float) -> int | None:
+        """Inside a write transaction: the id of the event that holds (source, key) within
+        `window` seconds, or None after reserving the key for the event about to be stored.
+        Here a read decides, which is race-free only where writers take turns on the whole
+        database (SQLite); an engine with concurrent writers overrides it with a constraint."""
+        row = conn.execute("SELECT id FROM events WHERE source = ? AND dedupe_key = ? AND received_at >= ? "
+                           "ORDER BY id LIMIT 1", (source, key, now - window)).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def purge_dedupe_keys(self, cutoff: float) -> None:
+        """Forget reserved keys older than `cutoff` (where the engine keeps them apart from events)."""
 
     def lock_key(self, conn: Conn, key: str) -> None:
         """Serialise this transaction with others that lock the same key (until it ends)."""
@@ -455,8 +456,7 @@ class SqlStore(Store):
             if deleted < batch:
                 break
             time.sleep(pause)
-        with self.writing() as conn:
-            conn.execute("DELETE FROM dedupe_keys WHERE received_at < ?", (cutoff,))
+        self.purge_dedupe_keys(cutoff)
         return total
 
     def service_disabled(self, service: str) -> str | None:
@@ -576,7 +576,7 @@ class SqlStore(Store):
 
     def info(self) -> StoreInfo:
         with self.reading() as conn:
-            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in self.tables}
         return StoreInfo(engine=self.engine, location=self.location, schema_version=self.schema_version(),
                          counts=counts)
 

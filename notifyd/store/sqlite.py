@@ -123,21 +123,6 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE service_state (service TEXT PRIMARY KEY, disabled_reason TEXT, disabled_at REAL)",
     ],
     [
-        # Idempotency decided by a primary key instead of a read before the write, as PostgreSQL
-        # nodes need it; the keys still inside any window come along from the events table.
-        """CREATE TABLE dedupe_keys (
-            source TEXT NOT NULL,
-            key TEXT NOT NULL,
-            event_id INTEGER REFERENCES events(id) ON DELETE CASCADE,
-            received_at REAL NOT NULL,
-            PRIMARY KEY (source, key)
-        )""",
-        "CREATE INDEX dedupe_keys_received ON dedupe_keys(received_at)",
-        "CREATE INDEX dedupe_keys_event ON dedupe_keys(event_id)",
-        """INSERT INTO dedupe_keys (source, key, event_id, received_at)
-           SELECT source, dedupe_key, max(id), max(received_at) FROM events
-           WHERE dedupe_key IS NOT NULL GROUP BY source, dedupe_key""",
-        "DROP INDEX IF EXISTS events_dedupe",
         # Which node made each attempt (hostname:pid), as the history shows it, and which node
         # holds (or last held) each job's lease: a service's cap on running jobs is per node.
         "ALTER TABLE attempts ADD COLUMN node TEXT",
