@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from notifyd.cli import app
 
-from conftest import write_config
+from conftest import run_cli, write_config
 
 JOB_KEYS = {"id", "event_id", "service", "kind", "priority", "state", "attempts", "max_attempts", "run_at",
             "created_at", "finished_at", "last_error"}
@@ -228,3 +229,13 @@ def test_config_check_names_the_line_of_an_unusable_apprise_url(cli, tmp_path: P
     result = cli("config", "check", "--config", str(path))
     line = path.read_text().splitlines().index('url = "nosuchscheme://a/b"') + 1
     assert result.exit_code == 2 and f"{path}:{line}: services.sink.url: no Apprise plugin" in result.output
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFYD_", "XDG_"))}
+    env.update(HOME=str(tmp_path), NOTIFYD_STORE_URL="postgresql://u:pw-SECRET-9@127.0.0.1:9/notifyd")
+    result = run_cli("jobs", "list", env=env)
+    assert result.returncode == 1
+    assert "pw-SECRET-9" not in result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "the PostgreSQL server at postgresql://u:***@127.0.0.1:9/notifyd cannot take the request" in result.stderr

@@ -24,8 +24,12 @@ LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, max=100_000, h
 @contextmanager
 def open_store(config_path: str | None) -> Iterator[tuple[Config, Store]]:
     """The config and its (migrated) store, closed afterwards."""
+    import logging
+
     from notifyd.store import open_store as open_configured
 
+    # The pool logs each failed connection attempt; a command says once what went wrong instead.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     config = load_config(config_path)
     store = open_configured(config.store, node_id=config.server.node_id, pool_size=2)
     try:
