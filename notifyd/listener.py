@@ -88,6 +88,8 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
         raise BadRequest(f"expected a JSON object, got {type(value).__name__ if value is not None else 'null'}")
     if _depth(value) > MAX_DEPTH:
         raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels")
+    if "\\u0000" in text and _holds_nul(value):
+        raise BadRequest("the JSON holds a NUL character (\\u0000), which the store cannot keep")
     if _SURROGATE_ESCAPE.search(text):
         # \ud800 alone decodes to a lone surrogate that no UTF-8 store can hold; pairs are fine.
         try:
@@ -99,6 +101,22 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise BadRequest(f"the body is not valid JSON: {name} is not a JSON number")
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether any key or string in a decoded JSON value holds U+0000 (PostgreSQL text cannot)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _depth(value: Any) -> int:

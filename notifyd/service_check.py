@@ -18,6 +18,7 @@ from notifyd.views import show_job
 from notifyd.worker import run_job
 
 WAIT_FOR_DAEMON = 30.0
+NOT_DUE_FOR = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ def run_service_check(store: Store, config: Config, name: str) -> ServiceCheckRe
     now = time.time()
     with store.transaction() as tx:
         event_id = tx.insert_event(event, now)
-        spec = JobSpec(service=name, kind=service.job_kind, priority=1, payload=payload)
+        # Not due for a while: claimed here at once, never first by a daemon whose config may
+        # still have the service disabled (a daemon on another node is told of every enqueue).
+        spec = JobSpec(service=name, kind=service.job_kind, priority=1, payload=payload, delay=NOT_DUE_FOR)
         job_id = tx.enqueue(event_id, [spec], 1, now)[0].id   # one attempt: a test is not retried
     started = time.monotonic()
     claim = store.claim_job(job_id, time.time(), config.worker.lease)

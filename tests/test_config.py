@@ -391,6 +391,14 @@ def test_a_store_url_must_be_postgresql(tmp_path, url):
     assert error.key == "store.url" and "PostgreSQL URL" in str(error)
 
 
+@pytest.mark.parametrize("url", ["postgresql://u:p#ss-word@db/notifyd", "postgresql://u:p?ss-word@db/notifyd"])
+def test_a_password_two_parsers_would_read_apart_must_be_encoded(tmp_path, url):
+    error = config_error(tmp_path, f'[store]\nurl = "{url}"\n')
+    assert error.key == "store.url" and "percent-encode" in str(error) and "ss-word" not in str(error)
+    encoded = write(tmp_path / "ok.toml", '[store]\nurl = "postgresql://u:p%23ss-word@db/notifyd"\n')
+    assert {"p%23ss-word", "p#ss-word"} <= set(read_config_file(encoded, env={}).secrets())
+
+
 def test_a_bad_store_url_in_the_environment_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match=r"\$NOTIFYD_STORE_URL: expected a PostgreSQL URL"):
         load_config(None, env={"HOME": str(tmp_path), "NOTIFYD_STORE_URL": "redis://x"})

@@ -112,8 +112,8 @@ def test_kill_9_loses_nothing(tmp_path: Path, daemons: DaemonFactory, receiver: 
 
 
 def test_bad_requests_get_json_errors_and_enqueue_nothing(tmp_path: Path, daemons: DaemonFactory,
-                                                          receiver: Receiver) -> None:
-    config = write_config(tmp_path / "config.toml", receiver.json_url)
+                                                          receiver: Receiver, store_url: str | None) -> None:
+    config = write_config(tmp_path / "config.toml", receiver.json_url, store_url=store_url)
     text = config.read_text().replace('max_body = "64KB"', 'max_body = "64KB"\ntoken = "s3cret-token-value"')
     config.write_text(text)
     daemon = daemons.start(config)
@@ -136,6 +136,7 @@ def test_bad_requests_get_json_errors_and_enqueue_nothing(tmp_path: Path, daemon
         (httpx.get(daemon.url + "/events/%C2%B2", headers=auth), 404),
         (httpx.get(daemon.url + "/events/99999999999999999999", headers=auth), 404),
         (httpx.post(url, content=b'{"title": "\\ud800"}', headers={**auth, "Content-Type": "application/json"}), 400),
+        (httpx.post(url, content=b'{"title": "a\\u0000b"}', headers={**auth, "Content-Type": "application/json"}), 400),
         (httpx.post(daemon.url + "/webhooks/nosuch", json={"title": "x"}), 401),   # no names for strangers
     ]
     for response, status in cases:

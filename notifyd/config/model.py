@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from notifyd.channels.kinds import CHANNEL_TYPES
 
@@ -133,7 +133,7 @@ class Config:
 def database_url_secrets(url: str) -> set[str]:
     """A database URL's password, given in its user part or as a `password=` query parameter."""
     parts = urlsplit(url)
-    found = {parts.password} if parts.password else set()
+    found = {parts.password, unquote(parts.password)} if parts.password else set()
     found.update(value for name, value in parse_qsl(parts.query) if name == "password" and value)
     return found
 

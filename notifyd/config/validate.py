@@ -307,6 +307,11 @@ def postgres_url(value: Any) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or "host=" in parts.query):
         raise ValueError("expected a PostgreSQL URL such as postgresql://user:password@host:5432/notifyd")
+    # libpq reads "p#ss" or "p?ss" in a password where a URL parser sees a fragment or a query:
+    # the password could then not be masked. Such characters must be percent-encoded.
+    if "#" in text or ("@" in text.split("://", 1)[1] and "@" not in parts.netloc):
+        raise ValueError("percent-encode the special characters of the user and password "
+                         "(# as %23, ? as %3F, @ as %40, / as %2F) (value hidden)")
     return text
 
 

@@ -438,8 +438,10 @@ class SqlStore(Store):
                     f"SELECT id FROM jobs WHERE state IN ({_marks(states)}) AND finished_at < ? LIMIT ?",
                     (*states, cutoff, batch)).fetchall()]
                 if ids:
-                    conn.execute(f"DELETE FROM attempts WHERE job_id IN ({_marks(ids)})", ids)
-                    conn.execute(f"DELETE FROM jobs WHERE id IN ({_marks(ids)})", ids)
+                    # Guarded again: a job retried meanwhile (another process) is kept. Its attempts
+                    # go with it (ON DELETE CASCADE).
+                    conn.execute(f"DELETE FROM jobs WHERE id IN ({_marks(ids)}) AND state IN ({_marks(states)}) "
+                                 "AND finished_at < ?", (*ids, *states, cutoff))
             total += len(ids)
             if progress:
                 progress(len(ids))
