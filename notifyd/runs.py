@@ -14,7 +14,7 @@ from typing import Any
 from notifyd.config import Config
 from notifyd.errors import BadPayload, NotifydError
 from notifyd.fanout import plan_jobs
-from notifyd.model import Event, JobSpec, Run
+from notifyd.model import Event, Run
 from notifyd.run_state import UNIT_SECONDS, StatusUpdate, advance, describe_event, new_run, registered_media
 from notifyd.store import Tx
 
@@ -159,5 +159,5 @@ def link_final_event(tx: Tx, run_id: str, event_id: int) -> None:
         tx.save_run(replace(run, final_event_id=event_id))
 
 
-__all__ = ["JobSpec", "Registration", "RunConflict", "RunUpdate", "apply_status",
+__all__ = ["Registration", "RunConflict", "RunUpdate", "apply_status",
            "link_final_event", "parse_registration", "register_run"]

@@ -5,6 +5,7 @@ window, runs, service state, retention scheduling and the read views."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -278,27 +279,39 @@ def test_a_new_refresh_never_joins_a_retry_and_a_retry_can_requeue_beside_a_twin
     assert queue.store.retry([first], NOW)[first].startswith("is queued")
 
 
-def test_concurrent_claimers_never_share_a_job(store: Store) -> None:
-    queue = Queue(store)
-    ids = queue.add(*[spec(f"s{n % 7}", priority=1 + n % 10) for n in range(300)], now=0)
-    claimed: list[int] = []
+def together(count: int, work: Callable[[], Any]) -> list[Any]:
+    """Run `work` in `count` threads that start at the same moment; what each returned."""
+    start = threading.Barrier(count)
+    results: list[Any] = []
     lock = threading.Lock()
-    start = threading.Barrier(4)
 
     def run() -> None:
-        mine = []
         start.wait(30)
-        while (claim := store.claim(NOW, LEASE)) is not None:
-            mine.append(claim.job.id)
-            record_outcome(store, claim, succeeded(""), NOW)
+        result = work()
         with lock:
-            claimed.extend(mine)
+            results.append(result)
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    assert len(results) == count, "a thread failed"
+    return results
+
+
+def test_concurrent_claimers_never_share_a_job(store: Store) -> None:
+    queue = Queue(store)
+    ids = queue.add(*[spec(f"s{n % 7}", priority=1 + n % 10) for n in range(300)], now=0)
+
+    def claim_all() -> list[int]:
+        mine = []
+        while (claim := store.claim(NOW, LEASE)) is not None:
+            mine.append(claim.job.id)
+            record_outcome(store, claim, succeeded(""), NOW)
+        return mine
+
+    claimed = [job_id for mine in together(4, claim_all) for job_id in mine]
     assert sorted(claimed) == sorted(ids)             # every job once, none twice
     assert store.job_counts() == {"succeeded": 300}
     assert all(store.get_job(i).attempts == 1 for i in ids[:20])
@@ -423,23 +436,13 @@ def test_a_savepoint_undoes_only_its_own_writes(store: Store) -> None:
 
 
 def test_concurrent_writers_of_one_key_store_one_event(store: Store) -> None:
-    winners: list[int] = []
-    lock = threading.Lock()
-    start = threading.Barrier(4)
-
-    def post() -> None:
-        start.wait(30)
+    def post() -> int | None:
         with store.transaction() as tx:
             if tx.claim_dedupe_key("radarr", "same", NOW, 3600) is None:
-                event_id = tx.insert_event(event("radarr"), NOW, "same")
-                with lock:
-                    winners.append(event_id)
+                return tx.insert_event(event("radarr"), NOW, "same")
+        return None
 
-    threads = [threading.Thread(target=post) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    winners = [event_id for event_id in together(4, post) if event_id is not None]
     assert len(winners) == 1 and len(store.list_events()) == 1
 
 

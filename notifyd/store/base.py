@@ -32,12 +32,9 @@ from notifyd.model import (
     Finish,
     Job,
     JobSpec,
-    JobState,
     Run,
     StoredEvent,
 )
-
-MAINTENANCE_KIND = "maintenance"
 
 
 @dataclass(frozen=True)
@@ -305,4 +302,4 @@ class Store(ABC):
         """The numbers `notifyd stats` shows."""
 
 
-__all__ = ["Duplicate", "QueueDepth", "Stats", "Store", "StoreInfo", "Tx", "JobState", "MAINTENANCE_KIND"]
+__all__ = ["Duplicate", "QueueDepth", "Stats", "Store", "StoreInfo", "Tx"]

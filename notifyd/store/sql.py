@@ -28,17 +28,18 @@ from notifyd.model import (
     Event,
     Finish,
     Job,
+    JobKind,
     JobSpec,
     JobState,
     Run,
     RunStatus,
     StoredEvent,
 )
-from notifyd.store.base import MAINTENANCE_KIND, Duplicate, QueueDepth, Stats, Store, StoreInfo, Tx
+from notifyd.store.base import Duplicate, QueueDepth, Stats, Store, StoreInfo, Tx
 
 EXPIRY_CHECK_INTERVAL = 1.0
 TABLES = ("events", "jobs", "attempts", "job_events", "runs", "service_state")
-DELIVERIES = f"kind != '{MAINTENANCE_KIND}'"       # what queue depth and listings count by default
+DELIVERIES = f"kind != '{JobKind.MAINTENANCE}'"       # what queue depth and listings count by default
 JOB_COLUMNS = ("id, event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
                "lease_until, unique_key, last_error, created_at, finished_at, payload")
 EVENT_COLUMNS = "id, source, source_type, kind, title, body, paths, media, payload, received_at"
