@@ -245,12 +245,18 @@ def create_app(deps: ListenerDeps) -> Starlette:
             queue = await run_in_threadpool(queue_depth, deps.store, deps.clock())
         except Exception as exc:  # the store cannot even be read: health says so rather than failing
             writable, reason, queue = False, f"cannot read the store: {exc}", None
+        try:   # writes that work today but will not for long (a write-ahead log nothing can empty)
+            problems = await run_in_threadpool(deps.store.health, deps.clock())
+        except Exception as exc:
+            problems = [f"cannot check the store: {exc}"]
+        status = "unavailable" if not writable else "degraded" if problems else "ok"
         state = deps.config_state()
-        body = {"status": "ok" if writable else "unavailable", "version": __version__,
-                "store": {"writable": writable, "error": reason, "engine": deps.store.engine},
+        body = {"status": status, "version": __version__,
+                "store": {"writable": writable, "error": reason or "; ".join(problems) or None,
+                          "problems": problems, "engine": deps.store.engine},
                 "node": deps.store.node_id, "queue": queue,
                 "config": {"state": state.state, "error": state.error}}
-        return JSONResponse(body, status_code=200 if writable else 503)
+        return JSONResponse(body, status_code=200 if status == "ok" else 503)
 
     async def metrics(request: Request) -> Response:
         config = deps.config()

@@ -40,7 +40,8 @@ def failed(job: Job, error: DeliveryError, policy: RetryPolicy, now: float,
 
 def record_outcome(store: Store, claim: Claim, finish: Finish, now: float) -> Outcome:
     """Store an attempt's end and say what it did; state "lost" when the lease had already been
-    taken back (another worker owns the job now, and nothing was written)."""
+    taken back (another worker owns the job now, and nothing was written). StoreUnavailable when
+    the store refuses it: sending the same outcome again is safe (never recorded twice)."""
     job = claim.job
     if not store.finish(claim, finish, now):
         return Outcome("lost", job.attempts, job.max_attempts)

@@ -232,6 +232,17 @@ def test_release_gives_the_job_back_without_counting(queue: Queue) -> None:
     assert not queue.store.release(claim)
 
 
+def test_an_outcome_sent_again_is_recorded_once(queue: Queue) -> None:
+    """What lets the worker send an outcome again after the store refused it."""
+    job_id = queue.add(spec())[0]
+    claim = queue.claim()
+    assert claim is not None
+    assert queue.succeed(claim).state == "succeeded"
+    assert queue.succeed(claim).state == "lost"          # nothing written the second time
+    assert queue.outcomes(job_id) == ["succeeded"] and queue.state(job_id)[:2] == (JobState.SUCCEEDED, 1)
+    assert not queue.store.release(claim)                # nor can it be given back once recorded
+
+
 def test_recover_requeues_what_a_dead_process_left(queue: Queue, store: Store) -> None:
     job_id = queue.add(spec())[0]
     queue.claim()
@@ -520,3 +531,11 @@ def test_the_write_probe_commits(store: Store) -> None:
         tx.write_probe(NOW)
     with store.transaction() as tx:
         tx.write_probe(NOW + 1)                          # again: an upsert, never a conflict
+
+
+def test_a_store_in_good_health_names_no_problem(queue: Queue, store: Store) -> None:
+    assert store.health(NOW) == []
+    queue.add(*(spec(f"s{n}") for n in range(20)))
+    while (claim := queue.claim()) is not None:
+        queue.succeed(claim)
+    assert store.health(NOW + 60) == [] and store.health(NOW + 60.5) == []

@@ -276,3 +276,90 @@ def test_two_processes_and_threads_never_claim_one_job_twice(tmp_path: Path) -> 
     assert sorted(claimed) == sorted(ids)             # every job once, none twice
     assert sum(1 for part in collected if part) >= 2   # the work really was shared
     assert store.job_counts() == {"succeeded": 1500}
+
+
+# -- the write-ahead log, as /health sees it --------------------------------------------------------
+
+WAL_LIMIT = 256 * 1024
+
+
+def write_pages(store: SqliteStore, rows: int) -> None:
+    with store.writing() as conn:
+        for n in range(rows):
+            conn.execute("INSERT INTO meta VALUES (?, ?)", (f"k{time.monotonic_ns()}-{n}", "x" * 4000))
+
+
+def test_a_log_that_grew_in_a_burst_is_healthy_and_is_cut_back(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "n.db", wal_limit=WAL_LIMIT)
+    s.migrate()
+    assert s.health(NOW) == []
+    write_pages(s, 300)                                   # over the limit before the automatic checkpoint
+    assert s.wal_size() > WAL_LIMIT
+    assert s.health(NOW + 1) == []                        # a checkpoint can empty it: nothing is wrong
+    write_pages(s, 1)                                     # the next write reuses the log and cuts it back
+    assert s.wal_size() <= s.wal_watch < WAL_LIMIT
+
+
+def test_a_log_that_a_reader_holds_open_degrades_health_until_it_lets_go(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "n.db", wal_limit=WAL_LIMIT)
+    s.migrate()
+    reader = sqlite3.connect(s.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM meta").fetchone()     # holds its snapshot: no checkpoint gets past it
+    for _ in range(3):
+        write_pages(s, 100)
+    [problem] = s.health(NOW)
+    assert "n.db-wal" in problem and "over its limit of 0.2 MiB" in problem and "reader" in problem
+    reader.execute("COMMIT")
+    assert s.health(NOW + 0.1) == []                      # over the limit: checked again at once
+
+
+def counting_checkpoints(s: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    real = s._run_checkpoint
+    runs: list[int] = []
+
+    def counting() -> engine.Checkpoint:
+        runs.append(1)
+        return real()
+
+    monkeypatch.setattr(s, "_run_checkpoint", counting)
+    return runs
+
+
+def test_health_leaves_a_small_log_alone_and_checkpoints_a_watched_one_now_and_then(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = SqliteStore(tmp_path / "n.db", wal_limit=4 * 1024 * 1024)
+    s.migrate()
+    runs = counting_checkpoints(s, monkeypatch)
+    polls = [NOW + n / 2 for n in range(int(engine.CHECKPOINT_EVERY) * 2)]     # /health twice a second
+    write_pages(s, 1)
+    assert s.wal_size() <= s.wal_watch
+    assert all(s.health(t) == [] for t in polls) and runs == []      # only a stat
+    write_pages(s, 200)                    # over the watch mark, under the limit and the automatic checkpoint
+    assert s.wal_watch < s.wal_size() < s.wal_limit
+    assert all(s.health(t) == [] for t in polls) and len(runs) == 1
+    assert s.health(polls[0] + engine.CHECKPOINT_EVERY) == [] and len(runs) == 2
+    assert not s.write_lock.locked()
+
+
+def test_busy_checkpoints_degrade_health_only_when_they_repeat(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    s = SqliteStore(tmp_path / "n.db", wal_limit=4 * 1024 * 1024)
+    s.migrate()
+    write_pages(s, 200)
+    monkeypatch.setattr(s, "_run_checkpoint", lambda: engine.Checkpoint(busy=s._checkpoint.busy + 1, complete=False))
+    answers = [s.health(NOW + n * engine.CHECKPOINT_EVERY) for n in range(engine.BUSY_CHECKPOINTS)]
+    assert answers[:-1] == [[]] * (engine.BUSY_CHECKPOINTS - 1)
+    assert "in a row found another one running" in answers[-1][0]
+
+
+def test_a_connection_opened_read_only_is_replaced_once_the_file_takes_writes(tmp_path: Path) -> None:
+    s = migrated(tmp_path / "n.db")
+    ro = sqlite3.connect(f"file:{s.path}?mode=ro", uri=True, isolation_level=None)
+    s._local.conn = ro                    # as one opened while the file could not be written
+    with pytest.raises(StoreUnavailable, match="read-only"):
+        with s.writing() as conn:
+            conn.execute("INSERT INTO meta VALUES ('k', 'v')")
+    with s.writing() as conn:             # a fresh connection: the file takes writes
+        conn.execute("INSERT INTO meta VALUES ('k', 'v')")
+    assert s.connect().execute("SELECT value FROM meta").fetchone()[0] == "v"

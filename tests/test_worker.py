@@ -1,26 +1,31 @@
-"""Workers: outcomes recorded per job, skips for disabled services, wake-ups without spinning."""
+"""Workers: outcomes recorded per job, skips for disabled services, wake-ups without spinning, and
+a store that refuses writes costing a job seconds, not its lease."""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 
 from notifyd.config import Config, parse_config
+from notifyd.errors import StoreUnavailable
 from notifyd.ingest import record_event
 from notifyd.job_handlers import ChannelCache, JobContext
 from notifyd.logs import Redactor
 from notifyd.model import Claim, Event, Outcome
 from notifyd.store import Store
-from notifyd.worker import WorkerPool, run_job
+from notifyd.worker import RECORD_RETRIES, WorkerPool, run_job
 
 from conftest import Receiver, wait_for
 
 
-def make_config(url: str, enabled: bool = True) -> Config:
-    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2},
+def make_config(url: str, enabled: bool = True, threads: int = 2) -> Config:
+    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2, "lease": "30s", "threads": threads},
                          "services": {"sink": {"type": "apprise", "url": url, "enabled": enabled}}}, path=None)
 
 
@@ -226,3 +231,153 @@ def test_channel_cache_closes_what_the_config_no_longer_has() -> None:
     assert second is not first and first.client.is_closed and not second.client.is_closed
     cache.keep_only([])
     assert second.client.is_closed
+
+
+# -- a store that refuses writes ------------------------------------------------------------------------
+
+class Outage:
+    """While `on`, the store's `methods` raise StoreUnavailable, as they do when its files cannot be
+    written; `refused` counts the calls turned away. With begin_after_claim, the outage begins the
+    moment a claim commits, so it always meets that job mid-delivery."""
+
+    def __init__(self, store: Store, monkeypatch: pytest.MonkeyPatch, *methods: str,
+                 begin_after_claim: bool = False) -> None:
+        self.on = False
+        self.refused: Counter[str] = Counter()
+        self._begin_after_claim = begin_after_claim
+        for name in methods:
+            monkeypatch.setattr(store, name, self._wrap(name, getattr(store, name)))
+
+    def _wrap(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.on:
+                self.refused[name] += 1
+                raise StoreUnavailable("the database cannot be written (disk I/O error)")
+            result = real(*args, **kwargs)
+            if name == "claim" and self._begin_after_claim and result is not None:
+                self.on, self._begin_after_claim = True, False
+            return result
+        return call
+
+
+def worker_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "notifyd.worker" and r.levelno >= logging.WARNING]
+
+
+def test_an_outcome_the_store_refuses_for_a_moment_is_recorded_when_it_answers(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    claimed = claim(store, config)
+    outage = Outage(store, monkeypatch, "finish")
+    outage.on = True
+    waits: list[float] = []
+
+    def pause(seconds: float) -> None:
+        waits.append(seconds)
+        outage.on = len(waits) < 2                      # refused twice, then the store answers
+
+    outcome = run_job(claimed, JobContext(store, config, ChannelCache()), Redactor(), pause=pause)
+    assert outcome.state == "succeeded" and waits == list(RECORD_RETRIES[:2])
+    assert job_row(store, job_id)[:2] == ("succeeded", 1) and len(receiver.bodies()) == 1
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_an_outcome_the_store_will_not_take_gives_the_job_back_and_is_never_reported_sent(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        status: int) -> None:
+    receiver.default_status = status
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    claimed = claim(store, config)
+    outage = Outage(store, monkeypatch, "finish")
+    outage.on = True
+    waits: list[float] = []
+    seen: list[str] = []
+    caplog.set_level(logging.INFO, logger="notifyd.worker")
+    outcome = run_job(claimed, JobContext(store, config, ChannelCache()), Redactor(), pause=waits.append,
+                      observe=lambda service, result, seconds: seen.append(result))
+    assert outcome.state == "released" and waits == list(RECORD_RETRIES)
+    assert outcome.state != "succeeded" and seen == ["unrecorded"]
+    assert job_row(store, job_id)[:2] == ("queued", 0) and store.job_attempts(job_id) == []
+    [warning] = [w for w in worker_warnings(caplog) if "disk I/O error" in w]   # one line for the job, none per try
+    assert ("sent, but the store could not record it" if status == 200 else "failed (")in warning
+    assert "given back to the queue" in warning and "disk I/O error" in warning
+    assert not [r for r in caplog.records if r.getMessage().startswith(f"job {job_id} sink attempt 1/2 sent (")]
+    again = claim(store, config)                        # at least once: it is delivered again
+    assert again.job.id == job_id and again.job.attempts == 1
+
+
+def test_a_job_whose_release_is_refused_too_is_given_back_once_the_store_answers(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(receiver.json_url)             # two threads: one job of a service at a time
+    first, second = add_event(store, config, "first"), add_event(store, config, "second")
+    outage = Outage(store, monkeypatch, "claim", "finish", "release", "extend", begin_after_claim=True)
+    seen: list[str] = []
+    caplog.set_level(logging.INFO, logger="notifyd.worker")
+    pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor(),
+                      observe=lambda service, result, seconds: seen.append(result)).start()
+    try:
+        # The first job is sent while the store refuses writes: its outcome, then its release, are refused,
+        # and the claim loop keeps trying to give it back.
+        wait_for(lambda: outage.refused["release"] >= 2, 20, message="a give-back retried by the claim loop")
+        assert job_row(store, first)[0] == "running" and job_row(store, second)[0] == "queued"
+        outage.on = False
+        # Far sooner than the 30 s lease: given back, sent again, and the service's next job follows.
+        wait_for(lambda: job_row(store, first)[0] == job_row(store, second)[0] == "succeeded", 15,
+                 message="both jobs sent")
+    finally:
+        pool.stop(grace=2)
+    assert job_row(store, first)[1] == 1                 # the refused attempt was not counted
+    assert sorted(b["title"] for b in receiver.bodies()) == ["first", "first", "second"]
+    assert seen.count("unrecorded") == 1 and seen.count("succeeded") == 2
+    warnings = [w for w in worker_warnings(caplog) if "disk I/O error" in w]   # not another test's leftover thread
+    assert sum(w.startswith(f"job {first} sink") and "could not record it" in w for w in warnings) == 1
+    assert sum(w.startswith("store unavailable") for w in warnings) == 1
+
+
+def test_a_store_that_refuses_claims_is_retried_with_a_backoff_and_logged_once(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    outage = Outage(store, monkeypatch, "claim")
+    outage.on = True
+    caplog.set_level(logging.INFO, logger="notifyd.worker")
+    pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor()).start()
+    try:
+        wait_for(lambda: outage.refused["claim"] >= 2, 5, message="claims refused")
+        before, started = outage.refused["claim"], time.monotonic()
+        for _ in range(50):                               # being told of new work must not end a backoff
+            pool.notify()
+            time.sleep(0.02)
+        tries, elapsed = outage.refused["claim"] - before, time.monotonic() - started
+        assert tries <= 2 * (elapsed / 0.5 + 1)           # each thread waits at least 0.5 s; a spin makes thousands
+        outage.on = False
+        wait_for(lambda: job_row(store, job_id)[0] == "succeeded", 10, message="the job, once the store answers")
+    finally:
+        pool.stop(grace=2)
+    [warning] = [w for w in worker_warnings(caplog) if "disk I/O error" in w]
+    assert warning.startswith("store unavailable")
+    assert not [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], StoreUnavailable)]  # no traceback
+    assert any(r.getMessage().startswith("store available again") for r in caplog.records)
+
+
+def test_an_outcome_whose_refusal_was_written_after_all_is_not_reported_lost(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(receiver.json_url)
+    job_id = add_event(store, config)
+    claimed = claim(store, config)
+    real_finish = store.finish
+    calls: list[int] = []
+
+    def finish_whose_answer_is_lost(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        result = real_finish(*args, **kwargs)
+        if len(calls) == 1:                       # committed, but the caller hears an error
+            raise StoreUnavailable("the connection was lost")
+        return result
+
+    monkeypatch.setattr(store, "finish", finish_whose_answer_is_lost)
+    outcome = run_job(claimed, JobContext(store, config, ChannelCache()), Redactor(), pause=lambda s: None)
+    assert outcome.state == "succeeded" and len(calls) == 2
+    assert job_row(store, job_id)[:2] == ("succeeded", 1)

@@ -168,6 +168,13 @@ class Store(ABC):
     def daemon_holder(self) -> str | None:
         """Who holds `serve_lock` now ("pid 123"), or None; for commands that need the daemon stopped."""
 
+    def health(self, now: float) -> list[str]:
+        """Problems that do not stop writes yet but will, for /health: SQLite's write-ahead log
+        that checkpoints cannot empty into the database file, or that has grown past its limit.
+        Empty when all is well (always, where the engine has no such log of its own to watch).
+        Never raises; cheap enough for every /health request."""
+        return []
+
     def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` whenever another process enqueues jobs; returns a function that stops it.
         Engines without cross-process notifications do nothing (workers poll for the CLI's jobs)."""
@@ -196,7 +203,8 @@ class Store(ABC):
     @abstractmethod
     def finish(self, claim: Claim, finish: Finish, now: float) -> bool:
         """Record an attempt's end and move its job; False (nothing written) when the lease is no
-        longer this claim's (it expired and another worker took the job)."""
+        longer this claim's (it expired and another worker took the job). Safe to call again after
+        StoreUnavailable: the lease token guards the move, so an outcome is never recorded twice."""
 
     @abstractmethod
     def extend(self, claims: Iterable[Claim], until: float) -> None:
@@ -204,7 +212,10 @@ class Store(ABC):
 
     @abstractmethod
     def release(self, claim: Claim) -> bool:
-        """Give a lease back unfinished (shutdown): queued again, the attempt not counted."""
+        """Give a lease back unfinished (shutdown, or an outcome the store would not take): queued
+        again, the attempt not counted; False when the lease is no longer this claim's. It is a
+        write like any other, so it too can raise StoreUnavailable: then only the lease's expiry
+        brings the job back."""
 
     @abstractmethod
     def recover(self, now: float) -> int:

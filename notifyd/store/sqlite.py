@@ -5,15 +5,21 @@ each write is an explicit `BEGIN IMMEDIATE … COMMIT` (`writing`). The threads 
 take turns for write transactions on the store's own lock, and meet SQLite's busy handler only
 when another process (the CLI) holds the database: that handler sleeps in steps of up to 100 ms,
 so threads waiting in it for each other would spend most of their time asleep beside a free file.
+
+Writes land in the write-ahead log (`<file>-wal`) and checkpoints move them into the database file.
+When that file cannot be written, or a reader never lets go, commits still succeed while the log
+grows without end; `health` watches for that, outside the write lock, on a connection of its own.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,19 @@ from notifyd.lock import ServeLock
 from notifyd.store.sql import SqlStore
 
 BUSY_TIMEOUT_MS = 5000
+SQLITE_READONLY = 8
+# SQLite checkpoints every 1000 pages (4 MiB), so a healthy log stays near that size, and a burst
+# (a purge, an ingest flood) adds a few MiB before the next checkpoint. Sixteen times that is only
+# reached after minutes of commits that no checkpoint could move, yet is still small enough for
+# the disk and for the checkpoint that must finally copy it.
+WAL_LIMIT = 64 * 1024 * 1024
+# A log over an eighth of its limit (twice what the automatic checkpoint lets a healthy one reach)
+# is watched: /health runs a checkpoint to learn why. Below it, /health only reads the file's size.
+# A log that grew past it and was then emptied is cut back to it at its next reuse
+# (journal_size_limit), so only a log that checkpoints cannot empty stays above it.
+WAL_WATCH_FRACTION = 8
+CHECKPOINT_EVERY = 10.0    # while the log is watched, /health asks for a checkpoint at most this often
+BUSY_CHECKPOINTS = 3       # one busy checkpoint means another was running; this many in a row do not
 
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: list[list[str]] = [
@@ -133,6 +152,15 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """What the last passive checkpoint of the write-ahead log did."""
+
+    error: str | None = None      # it failed: why (the database file cannot be written, …)
+    busy: int = 0                 # how many checkpoints in a row found another one running
+    complete: bool = True         # every frame of the log is in the database file now
+
+
 class SqliteStore(SqlStore):
     """The embedded engine: a database file beside which `notifyd serve` holds a lock."""
 
@@ -140,15 +168,22 @@ class SqliteStore(SqlStore):
     multi_node = False
     claim_from = "jobs INDEXED BY jobs_claim"
 
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL", node_id: str = "local") -> None:
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", node_id: str = "local",
+                 wal_limit: int = WAL_LIMIT) -> None:
         super().__init__(node_id)
         self.path = Path(path)
         self.location = str(self.path)
         self.synchronous = synchronous
+        self.wal_limit = wal_limit
+        self.wal_watch = wal_limit // WAL_WATCH_FRACTION
         self.write_lock = threading.Lock()
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
+        self._health_lock = threading.Lock()
+        self._health_conn: sqlite3.Connection | None = None
+        self._checkpoint = Checkpoint()
+        self._checkpointed_at = float("-inf")
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -164,6 +199,7 @@ class SqliteStore(SqlStore):
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA journal_size_limit = {self.wal_watch}")
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.path}: {exc}") from None
         with self._opened_lock:
@@ -175,6 +211,18 @@ class SqliteStore(SqlStore):
         if conn is None:
             conn = self._local.conn = self.connect()
         return conn
+
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        """Close a connection and forget it, so the next use opens a fresh one."""
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with self._opened_lock:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
@@ -202,13 +250,17 @@ class SqliteStore(SqlStore):
         try:
             if waited_ms:
                 conn.execute(f"PRAGMA busy_timeout = {max(1, BUSY_TIMEOUT_MS - waited_ms)}")
+            refused: sqlite3.OperationalError | None = None
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(_reason(exc)) from None
+                refused = exc
             finally:
                 if waited_ms:
                     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if refused is not None:
+                self._discard_if_read_only(conn, refused)
+                raise StoreUnavailable(_reason(refused)) from None
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -218,12 +270,19 @@ class SqliteStore(SqlStore):
                         conn.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass
+                self._discard_if_read_only(conn, exc)
                 mapped = self.map_error(exc)
                 if mapped is not None:
                     raise mapped from None
                 raise
         finally:
             self.write_lock.release()
+
+    def _discard_if_read_only(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+        # A connection opened while the file could not be written is read-only for good; a
+        # fresh one takes writes again once the file does.
+        if isinstance(exc, sqlite3.Error) and (exc.sqlite_errorcode or 0) & 0xFF == SQLITE_READONLY:
+            self._discard(conn)
 
     def map_error(self, exc: BaseException) -> Exception | None:
         if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(
@@ -240,6 +299,67 @@ class SqliteStore(SqlStore):
             except sqlite3.Error:
                 pass
         self._local = threading.local()
+        with self._health_lock:
+            self._health_conn = None
+
+    # -- the write-ahead log ----------------------------------------------------------------------
+
+    def health(self, now: float) -> list[str]:
+        """The write-ahead log's problems: once it is over `wal_watch`, checkpoints that fail or
+        keep finding another one running, and a log over `wal_limit` that they cannot empty.
+
+        Cheap: a stat of the log file; only a log over `wal_watch` costs a passive checkpoint
+        (which never waits for a lock, and copies only what the automatic ones could not), at most
+        every CHECKPOINT_EVERY seconds, or at once while the log is over its limit, where an
+        up-to-date answer matters. A healthy log is left to the automatic checkpoints."""
+        size = self.wal_size()
+        if size <= self.wal_watch:
+            self._checkpointed_at = float("-inf")     # if it grows again, look afresh
+            return []
+        with self._health_lock:
+            if size > self.wal_limit or not 0 <= now - self._checkpointed_at < CHECKPOINT_EVERY:
+                self._checkpoint = self._run_checkpoint()
+                self._checkpointed_at = now
+            checkpoint = self._checkpoint
+        problems = []
+        if size > self.wal_limit and not checkpoint.complete:
+            why = checkpoint.error or ("checkpoints keep finding another one running" if checkpoint.busy
+                                       else "a reader holds old pages of it, or the database file cannot be written")
+            problems.append(f"the write-ahead log {self.path.name}-wal is {_mib(size)}, over its limit of "
+                            f"{_mib(self.wal_limit)}, and checkpoints cannot move it into the database file: {why}")
+        elif checkpoint.error:
+            problems.append(f"checkpoints cannot move the write-ahead log into the database file ({checkpoint.error}), "
+                            f"so it grows with every write (now {_mib(size)})")
+        elif checkpoint.busy >= BUSY_CHECKPOINTS:
+            problems.append(f"{checkpoint.busy} checkpoints in a row found another one running; the write-ahead "
+                            f"log is {_mib(size)}")
+        return problems
+
+    def wal_size(self) -> int:
+        """The size of the write-ahead log file, in bytes (0 when there is none)."""
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return 0
+
+    def _run_checkpoint(self) -> Checkpoint:
+        """One PRAGMA wal_checkpoint(PASSIVE), on the health check's own connection (never a
+        thread's, never under the write lock: writers go on while it copies)."""
+        try:
+            if self._health_conn is None:
+                self._health_conn = self.connect()
+            busy, frames, copied = self._health_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except StoreUnavailable as exc:
+            return Checkpoint(error=str(exc), complete=False)
+        except sqlite3.Error as exc:
+            # Opened while the file could not be written, this connection stays read-only: start afresh.
+            if self._health_conn is not None:
+                self._discard(self._health_conn)
+                self._health_conn = None
+            return Checkpoint(error=_reason(exc), complete=False)
+        if busy:
+            return Checkpoint(busy=self._checkpoint.busy + 1, complete=False)
+        return Checkpoint(complete=copied >= frames)
 
     # -- schema -------------------------------------------------------------------------------------
 
@@ -283,6 +403,10 @@ class SqliteStore(SqlStore):
 
         db = sqlite_utils.Database(self._conn(), execute_plugins=False)
         yield from db[table].rows_where(order_by="rowid")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
 
 
 def _reason(exc: BaseException) -> str:
