@@ -10,11 +10,15 @@
     ├── NotFound                 no event, job or service by that id or name
     ├── WebhookError             a request the listener refuses (carries status, code, detail)
     │   ├── BadRequest           400: empty, undecodable or non-object JSON
+    │   ├── BadHeader            400: a header value notifyd cannot use (an over-long Idempotency-Key)
     │   ├── BadToken             401: token missing or wrong
     │   ├── UnknownSource        404: no such source
     │   ├── PayloadTooLarge      413: body over server.max_body
-    │   ├── UnsupportedMedia     415: not JSON
-    │   └── BadPayload           422: JSON of the wrong shape for the source
+    │   ├── UnsupportedMedia     415: not JSON, or a charset other than UTF-8
+    │   ├── BadPayload           422: JSON of the wrong shape for the source
+    │   ├── RequestTimeout       408: the headers or the body did not arrive in time
+    │   ├── TooManyFailures      429: too many failed tokens from this client address (Retry-After)
+    │   └── Overloaded           503: too many open connections (Retry-After)
     └── DeliveryError            a delivery attempt that did not succeed
         ├── TransientError       worth retrying (timeouts, 5xx, 408, 429); may carry retry_after
         ├── PermanentError       retrying cannot help (4xx, bad URL, bad credentials)
@@ -86,6 +90,13 @@ class BadRequest(WebhookError):
     code = "invalid_json"
 
 
+class BadHeader(WebhookError):
+    """400: a header value that cannot be used, such as an Idempotency-Key over its length limit."""
+
+    status = 400
+    code = "invalid_header"
+
+
 class BadToken(WebhookError):
     """401: the token is missing or wrong."""
 
@@ -119,6 +130,35 @@ class BadPayload(WebhookError):
 
     status = 422
     code = "invalid_payload"
+
+
+class RequestTimeout(WebhookError):
+    """408: the request's headers or body did not arrive within their timeout."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class TooManyFailures(WebhookError):
+    """429: this client address presented too many wrong tokens lately; it may try after retry_after s."""
+
+    status = 429
+    code = "too_many_failures"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Overloaded(WebhookError):
+    """503: more connections are open than server.max_connections allows; try after retry_after s."""
+
+    status = 503
+    code = "overloaded"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class DeliveryError(NotifydError):

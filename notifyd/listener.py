@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -16,21 +17,24 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from notifyd import __version__
 from notifyd.auth import presented_tokens, token_matches
+from notifyd.auth_limit import AuthLimiter, client_address
 from notifyd.config import Config
 from notifyd.config_reload import ConfigState
 from notifyd.errors import (
+    BadHeader,
     BadRequest,
     BadToken,
     NotFound,
     NotifydError,
     PayloadTooLarge,
     StoreUnavailable,
+    TooManyFailures,
     UnknownSource,
     UnsupportedMedia,
     WebhookError,
@@ -46,6 +50,8 @@ from notifyd.views import queue_depth, run_view, show_event
 
 log = logging.getLogger("notifyd.listener")
 MAX_DEPTH = 64
+MAX_KEY = 200               # characters of an Idempotency-Key or webhook-id header
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s;\"]*)", re.IGNORECASE)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]", re.ASCII)
 _ID = re.compile(r"[0-9]{1,18}", re.ASCII)
 
@@ -60,6 +66,7 @@ class ListenerDeps:
     config_state: Callable[[], ConfigState]
     clock: Callable[[], float] = time.time
     metrics: Metrics | None = None
+    auth_limiter: AuthLimiter | None = None     # None: one of its own, logging to the listener's log
 
 
 def error_response(status: int, code: str, detail: str) -> JSONResponse:
@@ -72,6 +79,9 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
         media = content_type.split(";", 1)[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
             raise UnsupportedMedia(f"expected Content-Type application/json, got {media!r}")
+        charset = _CHARSET.search(content_type)
+        if charset and charset.group(1).lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMedia(f"expected a UTF-8 body, got charset={charset.group(1)[:40]!r}")
     if not raw.strip():
         raise BadRequest("the body is empty; expected a JSON object")
     try:
@@ -79,7 +89,7 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise BadRequest("the body is not valid UTF-8") from None
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
     except RecursionError:
         raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
@@ -101,6 +111,25 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise BadRequest(f"the body is not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refusing the ones too large for one (1e999 would be infinity, which
+    no JSON can carry back out)."""
+    value = float(text)
+    if math.isinf(value):
+        raise BadRequest(f"the number {text[:40]} is too large (over about 1.8e308)")
+    return value
+
+
+def dedupe_key(headers: Any, raw: bytes) -> str:
+    """The idempotency key: the Idempotency-Key or webhook-id header, else a hash of the body."""
+    key = headers.get("idempotency-key") or headers.get("webhook-id")
+    if key is None:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    if len(key) > MAX_KEY:
+        raise BadHeader(f"the Idempotency-Key (or webhook-id) header is {len(key)} characters; the limit is {MAX_KEY}")
+    return key
 
 
 def _holds_nul(value: Any) -> bool:
@@ -174,6 +203,25 @@ def check_token(expected: str | None, request: Request) -> None:
 
 def create_app(deps: ListenerDeps) -> Starlette:
     """The Starlette application serving design §3 (webhooks, events, health)."""
+    limiter = deps.auth_limiter or AuthLimiter(log=log)
+    flushed = [deps.clock()]
+
+    def authorize(expected: str | None, request: Request, check: Callable[[], None] | None = None) -> None:
+        """check_token (then `check`, a signature) under the failed-token limit of the client's address."""
+        if expected is None and check is None:
+            return
+        client, now = client_address(request.client), deps.clock()
+        if now - flushed[0] >= 10:
+            flushed[0] = now
+            limiter.flush(now)
+        limiter.check(client, now, limit=deps.config().server.auth_failures)
+        try:
+            check_token(expected, request)
+            if check is not None:
+                check()
+        except BadToken as exc:
+            limiter.failed(client, now, exc.detail)
+            raise
 
     async def receive_webhook(request: Request) -> JSONResponse:
         config = deps.config()
@@ -185,16 +233,16 @@ def create_app(deps: ListenerDeps) -> Starlette:
             source_type, token = name, config.server.token
         else:
             # Say which sources exist only to a caller who may post (named ones are private).
-            check_token(config.server.token, request)
+            authorize(config.server.token, request)
             raise UnknownSource(f"no source {name!r} (built-in: {', '.join(sorted(SOURCE_TYPES))})")
-        check_token(token, request)
+        authorize(token, request)
         raw = await read_body(request, config.server.max_body)
         if named is not None and named.secret:
-            verify_signature(named.secret, raw, request.headers)
+            secret = named.secret
+            authorize(None, request, lambda: verify_signature(secret, raw, request.headers))
         body = decode_body(raw, request.headers.get("content-type"))
+        key = dedupe_key(request.headers, raw)
         event = SOURCE_TYPES[source_type].parse(body, name, source_type, raw.decode("utf-8"))
-        key = (request.headers.get("idempotency-key") or request.headers.get("webhook-id")
-               or "sha256:" + hashlib.sha256(raw).hexdigest())
         result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key))
         if not result.duplicate:
             if deps.metrics is not None:
@@ -207,7 +255,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
                              "duplicate": result.duplicate}, status_code=status)
 
     async def get_event(request: Request) -> JSONResponse:
-        check_token(deps.config().server.token, request)
+        authorize(deps.config().server.token, request)
         raw_id = request.path_params["event_id"]
         if not _ID.fullmatch(raw_id):
             raise NotFound(f"no event {raw_id[:40]!r}")
@@ -216,7 +264,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
 
     async def register_run(request: Request) -> JSONResponse:
         config = deps.config()
-        check_token(config.server.token, request)
+        authorize(config.server.token, request)
         body = decode_body(await read_body(request, config.server.max_body), request.headers.get("content-type"))
 
         def check(url: str) -> None:
@@ -232,7 +280,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
         return JSONResponse(answer, status_code=201)
 
     async def get_run(request: Request) -> JSONResponse:
-        check_token(deps.config().server.token, request)
+        authorize(deps.config().server.token, request)
         return JSONResponse(await run_in_threadpool(run_view, deps.store, request.path_params["run_id"]))
 
     async def health(request: Request) -> JSONResponse:
@@ -261,16 +309,25 @@ def create_app(deps: ListenerDeps) -> Starlette:
     async def metrics(request: Request) -> Response:
         config = deps.config()
         if config.server.protect_metrics:
-            check_token(config.server.token, request)
+            authorize(config.server.token, request)
         if deps.metrics is None:
             raise NotFound("metrics are not collected here")
         return Response(await run_in_threadpool(deps.metrics.render), media_type=CONTENT_TYPE)
 
     async def webhook_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WebhookError)
-        if exc.status >= 400:
+        if not isinstance(exc, (BadToken, TooManyFailures)):   # the limiter logs those, once a minute
             log.info("refused %s %s: %s %s", request.method, request.url.path, exc.status, exc.detail)
-        return error_response(exc.status, exc.code, exc.detail)
+        response = error_response(exc.status, exc.code, exc.detail)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # Nobody is left to read an answer; nothing was stored.
+        log.debug("client left %s %s before its body was read", request.method, request.url.path)
+        return Response(status_code=400)
 
     async def conflict(request: Request, exc: Exception) -> JSONResponse:
         return error_response(409, "conflict", str(exc))
@@ -301,7 +358,11 @@ def create_app(deps: ListenerDeps) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={
+    app = Starlette(routes=routes, exception_handlers={
         WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable, RunConflict: conflict,
-        HTTPException: http_error, NotifydError: internal_error, Exception: internal_error,
+        ClientDisconnect: client_gone, HTTPException: http_error, NotifydError: internal_error,
+        Exception: internal_error,
     })
+    # /webhooks/generic/ is a 404 with a JSON reason, never a redirect a sender would not follow.
+    app.router.redirect_slashes = False
+    return app

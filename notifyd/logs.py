@@ -9,6 +9,16 @@ import threading
 from collections.abc import Iterable
 
 REDACTED = "***"
+# C0 controls, DEL and C1 controls as visible escapes, so a request path or a body field cannot
+# forge a log line (a newline) or reach a terminal (an escape sequence) through a message.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_TRACEBACK_CONTROLS = {c: e for c, e in _CONTROLS.items() if c != 0x0A}
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with control characters written as escapes (tracebacks keep their line breaks)."""
+    return text.translate(_TRACEBACK_CONTROLS if keep_newlines else _CONTROLS)
 
 
 class Redactor:
@@ -39,10 +49,10 @@ class _RedactingFilter(logging.Filter):
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg = self.redact(message)
+        record.msg = escape_controls(self.redact(message))
         record.args = None
         if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
+            record.exc_text = escape_controls(self.redact(record.exc_text), keep_newlines=True)
         return True
 
 

@@ -60,7 +60,12 @@ def show(config: ConfigOption = None) -> None:
 def masked(cfg: Config) -> dict[str, Any]:
     """The config as plain TOML data, secrets replaced by *** and URLs in their privacy form."""
     server: dict[str, Any] = {"listen": cfg.server.listen, "max_body": cfg.server.max_body,
-                              "dedupe_window": format_duration(cfg.server.dedupe_window)}
+                              "dedupe_window": format_duration(cfg.server.dedupe_window),
+                              "header_timeout": format_duration(cfg.server.header_timeout),
+                              "body_timeout": format_duration(cfg.server.body_timeout),
+                              "idle_timeout": format_duration(cfg.server.idle_timeout),
+                              "max_connections": cfg.server.max_connections,
+                              "auth_failures": cfg.server.auth_failures}
     if cfg.server.token:
         server["token"] = "***"
     data: dict[str, Any] = {

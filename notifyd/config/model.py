@@ -28,6 +28,11 @@ class ServerConfig:
     dedupe_window: float = 3600.0
     protect_metrics: bool = False
     node_id: str | None = None          # this node's name in attempts and /health; default hostname:pid
+    header_timeout: float = 10.0        # a request line and headers must arrive within this
+    body_timeout: float = 30.0          # a whole body must arrive within this
+    idle_timeout: float = 5.0           # a kept-alive connection with no new request is closed after this
+    max_connections: int = 500          # open connections; past it new ones get 503 with Retry-After
+    auth_failures: int = 20             # failed tokens per client address a minute before 429
 
     @property
     def listen(self) -> str:

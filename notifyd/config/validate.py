@@ -75,7 +75,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             raise r.error(name, "unknown section (expected server, store, worker, sources, services or runs)")
 
     s = r.table(data.get("server", {}), "server",
-                ("listen", "token", "max_body", "dedupe_window", "protect_metrics", "node_id"))
+                ("listen", "token", "max_body", "dedupe_window", "protect_metrics", "node_id", "header_timeout",
+                 "body_timeout", "idle_timeout", "max_connections", "auth_failures"))
     host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
     server = ServerConfig(
         host=host, port=port,
@@ -84,6 +85,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         dedupe_window=r.get(s, "server", "dedupe_window", parse_duration, 3600.0),
         protect_metrics=r.get(s, "server", "protect_metrics", _bool, False),
         node_id=r.get(s, "server", "node_id", _node_id, None),
+        header_timeout=r.get(s, "server", "header_timeout", _timeout, 10.0),
+        body_timeout=r.get(s, "server", "body_timeout", _timeout, 30.0),
+        idle_timeout=r.get(s, "server", "idle_timeout", _timeout, 5.0),
+        max_connections=r.get(s, "server", "max_connections", _int_range(8, 100_000), 500),
+        auth_failures=r.get(s, "server", "auth_failures", _int_range(1, 100_000), 20),
     )
 
     st = r.table(data.get("store", {}), "store", ("path", "url", "synchronous", "keep_succeeded", "keep_dead"))
@@ -275,6 +281,13 @@ def _positive_duration(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
         raise ValueError(f"expected a duration above 0, got {value!r}")
+    return seconds
+
+
+def _timeout(value: Any) -> float:
+    seconds = parse_duration(value)
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError(f"expected a duration from 100ms to 1h, got {value!r}")
     return seconds
 
 
