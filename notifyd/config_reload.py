@@ -54,9 +54,15 @@ class ConfigHolder:
                 log.exception("config reload failed, keeping the last good config")
                 return False
             old = self._config
-            for what, before, after in (("server.listen", old.server.listen, new.server.listen),
-                                        ("store.path", old.store.path, new.store.path),
-                                        ("worker.threads", old.worker.threads, new.worker.threads)):
+            at_start = (("server.listen", old.server.listen, new.server.listen),
+                        ("server.header_timeout", old.server.header_timeout, new.server.header_timeout),
+                        ("server.body_timeout", old.server.body_timeout, new.server.body_timeout),
+                        ("server.idle_timeout", old.server.idle_timeout, new.server.idle_timeout),
+                        ("server.max_connections", old.server.max_connections, new.server.max_connections),
+                        ("store.path", old.store.path, new.store.path),
+                        ("store.url", old.store.url, new.store.url),
+                        ("worker.threads", old.worker.threads, new.worker.threads))
+            for what, before, after in at_start:
                 if before != after:
                     log.warning("%s changed; it takes effect after a restart", what)
             self._config = new

@@ -111,6 +111,8 @@ def serve(options: ServeOptions) -> int:
     """Run the daemon until SIGTERM or SIGINT; returns the exit code."""
     import uvicorn
 
+    from notifyd.connections import ConnectionLimits, guarded_protocol
+
     redact = Redactor()
     setup_logging(redact, options.log_format)
     config = effective_config(options)
@@ -157,9 +159,14 @@ def serve(options: ServeOptions) -> int:
         schedule_retention(store, delay=RETENTION_FIRST_AFTER, now=time.time())
         app = create_app(ListenerDeps(config=holder, writer=writer, store=store,
                                       config_state=lambda: holder.state, metrics=metrics))
+        # Header and body deadlines and the connection budget live in the protocol and are fixed at
+        # start (a reload leaves them). No websockets: an upgraded connection would escape the budget.
+        # uvicorn annotates timeout_keep_alive as int but only hands it to call_later: "500ms" works.
+        limits = ConnectionLimits.from_server(config.server)
         server = quiet_server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
-            loop="auto", http="auto", server_header=False, date_header=False))
+            loop="auto", http=guarded_protocol(limits), ws="none", server_header=False, date_header=False,
+            timeout_keep_alive=limits.idle_timeout))  # type: ignore[arg-type]
         servers.append(server)
         watcher = ConfigWatcher(holder, config.path).start() if config.path and options.watch else None
         log.info("notifyd %s listening on http://%s (store: %s %s, node %s, %d worker threads, %d services)",
