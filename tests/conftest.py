@@ -332,3 +332,14 @@ def run_cli(*args: str, config: Path | None = None, env: dict[str, str] | None =
 def cli_json(*args: str, config: Path | None = None, env: dict[str, str] | None = None) -> Any:
     result = run_cli(*args, "--json", config=config, env=env, check=True)
     return json.loads(result.stdout)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The crash campaign's knobs (tests/test_crash_campaign.py): how many kills, which seed, which engines."""
+    group = parser.getgroup("notifyd")
+    group.addoption("--crash-cycles", type=int, default=None,
+                    help="kill -9 cycles of the crash campaign (default 10, or $NOTIFYD_CRASH_CYCLES)")
+    group.addoption("--crash-seed", type=int, default=None,
+                    help="random seed of the crash campaign's kill delays (or $NOTIFYD_CRASH_SEED)")
+    group.addoption("--crash-postgresql", action="store_const", const=1, default=None,
+                    help="run the crash campaign on PostgreSQL too (or $NOTIFYD_CRASH_POSTGRESQL=1)")
