@@ -1,27 +1,31 @@
 """Ingest: an Event becomes an events row and its jobs in one transaction, or nothing at all.
 
-`record_event` is the transaction's body. `IngestWriter` is the listener's single writer thread:
+`record_event` is the transaction's body; what it stores is always deliverable: the title and
+body are cut to what a notification carries (sources.fields TITLE_MAX, TEXT_MAX), and the media
+must serialise as strict JSON. `IngestWriter` is the listener's single writer thread:
 requests waiting together are committed together (one fsync for many webhooks), and each caller
 learns its own result only after that commit.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue as queue_mod
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from notifyd.config import Config
-from notifyd.errors import NotifydError, StoreUnavailable
+from notifyd.errors import BadPayload, NotifydError, StoreUnavailable
 from notifyd.fanout import plan_jobs
 from notifyd.model import Enqueued, Event
 from notifyd.runs import apply_status, link_final_event
 from notifyd.sources import tracks_run
+from notifyd.sources.fields import TEXT_MAX, TITLE_MAX, clip
 from notifyd.store import Store, Tx
 
 log = logging.getLogger("notifyd.ingest")
@@ -53,6 +57,7 @@ def record_event(tx: Tx, event: Event, config: Config, now: float,
     run = apply_status(tx, event, now) if tracks_run(event) else None
     if run is not None:
         event = run.event
+    event = deliverable(event)
     event_id = tx.insert_event(event, now, dedupe_key)
     gone = tx.disabled_services()
     services = [s for s in config.services.values() if s.name not in gone]
@@ -66,6 +71,20 @@ def record_event(tx: Tx, event: Event, config: Config, now: float,
         specs = []
     jobs = tx.enqueue(event_id, specs, config.worker.max_attempts, now)
     return IngestResult(event_id, event.kind, jobs, run_id=run.run_id if run else None)
+
+
+def deliverable(event: Event) -> Event:
+    """The event as it may be stored: title and body cut to what a notification carries, and
+    media that serialises as strict JSON (BadPayload otherwise, which every source prevents)."""
+    title, body = clip(event.title, TITLE_MAX), clip(event.body, TEXT_MAX)
+    try:
+        json.dumps(dict(event.media), allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        raise BadPayload("the event's fields hold a value JSON cannot carry (NaN, an infinity, or "
+                         "nesting too deep); nothing was stored") from None
+    if (title, body) == (event.title, event.body):
+        return event
+    return replace(event, title=title, body=body)
 
 
 @dataclass

@@ -7,11 +7,13 @@ out of a final status; it belongs to the source that first reported on it. The f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from notifyd.model import FINAL_RUN_STATUSES, Event, Run, RunStatus
+from notifyd.strict_json import json_safe
 from notifyd.timefmt import iso
 
 _RANK = {RunStatus.QUEUED: 0, RunStatus.STARTED: 1, RunStatus.RUNNING: 2, RunStatus.UPLOADING: 3}
@@ -82,14 +84,22 @@ def advance(run: Run, update: StatusUpdate, now: float) -> Transition:
 
 
 def timing(run: Run) -> dict[str, float | None]:
-    """Duration from the first running to the end, and its cost at the registered rate."""
+    """Duration from the first running to the end, and its cost at the registered rate; None for
+    what is unknown, and for what a row stored by an older version cannot say (an infinite rate,
+    a unit it no longer knows), so that a run can always be shown."""
     if run.finished_at is None or run.started_at is None:
         return {"duration_s": None, "cost_usd": None}      # never seen running: unknown, not zero
-    duration = round(max(0.0, run.finished_at - run.started_at), 3)
+    duration = _finite(round(max(0.0, run.finished_at - run.started_at), 3))
     cost = None
-    if run.cost_amount is not None:         # from the shown duration, so cost = duration × rate exactly
-        cost = round(duration * run.cost_amount / UNIT_SECONDS[run.cost_unit or "second"], 6)
+    per_second = UNIT_SECONDS.get(run.cost_unit or "second")
+    if run.cost_amount is not None and per_second and duration is not None:
+        # from the shown duration, so cost = duration × rate exactly
+        cost = _finite(round(duration * run.cost_amount / per_second, 6))
     return {"duration_s": duration, "cost_usd": cost}
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def describe_event(event: Event, transition: Transition) -> Event:
@@ -116,7 +126,7 @@ def registered_media(media: Mapping[str, Any], run: Run) -> dict[str, Any]:
 
 
 def callback_body(run: Run) -> dict[str, Any]:
-    """What a run's callback_url receives (the same on every retry)."""
+    """What a run's callback_url receives (the same on every retry): strict JSON, whatever the row holds."""
     body: dict[str, Any] = {"run_id": run.id, "status": "completed" if run.status == RunStatus.COMPLETED else "failed",
                             "outputs": list(run.outputs)}
     if run.status != RunStatus.COMPLETED:
@@ -124,4 +134,4 @@ def callback_body(run: Run) -> dict[str, Any]:
                                       RunStatus.CANCELLED: "the run was cancelled"}.get(run.status, "the run failed")
     body.update(timing(run))
     body["timestamp"] = iso(run.finished_at)
-    return body
+    return json_safe(body)

@@ -4,7 +4,6 @@ machine itself is `run_state`, pure."""
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,9 +15,8 @@ from notifyd.errors import BadPayload, NotifydError
 from notifyd.fanout import plan_jobs
 from notifyd.model import Event, Run
 from notifyd.run_state import UNIT_SECONDS, StatusUpdate, advance, describe_event, new_run, registered_media
+from notifyd.sources.fields import SAFE_INTEGER, Fields, describe
 from notifyd.store import Tx
-
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 
 class RunConflict(NotifydError):
@@ -49,32 +47,28 @@ class RunUpdate:
     callback_url: str | None = None
 
 
+REGISTRATION_KEYS = ("id", "name", "notify", "context", "callback_url", "cost_rate")
+NAME_MAX = 200
+NOTIFY_MAX = 100
+CONTEXT_MAX = 32                # entries; each fills a {placeholder} of a service URL
+CONTEXT_VALUE_MAX = 1024
+COST_MAX = 1_000_000.0          # per unit of time: a larger rate is a typo, not a price
+_PLACEHOLDER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")      # what channels' {placeholders} can name
+
+
 def parse_registration(body: Mapping[str, Any], config: Config,
                        check_callback: Callable[[str], None]) -> Registration:
-    """Validate a POST /runs body; BadPayload names the field (422)."""
-    run_id = body.get("id")
-    if run_id is None:
-        run_id = uuid.uuid4().hex
-    elif not isinstance(run_id, str) or not _ID.match(run_id):
-        raise BadPayload("field 'id': expected up to 200 letters, digits, '_', '.', ':' or '-'")
-    name = body.get("name", "")
-    if not isinstance(name, str) or len(name) > 200:
-        raise BadPayload("field 'name': expected a string of at most 200 characters")
-    notify = body.get("notify", [])
-    if not isinstance(notify, list) or not all(isinstance(n, str) for n in notify):
-        raise BadPayload("field 'notify': expected an array of service names")
-    for service in notify:
-        if service not in config.services:
-            raise BadPayload(f"field 'notify': no service {service!r} (configured: "
-                             f"{', '.join(config.services) or 'none'})")
-    context = body.get("context", {})
-    if not isinstance(context, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float))
-                                                and not isinstance(v, bool) for k, v in context.items()):
-        raise BadPayload("field 'context': expected an object of strings or numbers")
-    callback = body.get("callback_url")
+    """Validate a POST /runs body through the field vocabulary; BadPayload names the field (422).
+
+    Every key is ours, so an unknown one (a typo such as "notfy") is refused, not ignored."""
+    fields = Fields(body)
+    fields.only(REGISTRATION_KEYS)
+    run_id = fields.run_id("id") or uuid.uuid4().hex
+    name = fields.label("name", "a name", NAME_MAX) or ""
+    notify = fields.items("notify", _service_name(config), "an array of service names", NOTIFY_MAX)
+    context = _context(fields.obj("context"))
+    callback = fields.url("callback_url", "a callback URL (http or https)")
     if callback is not None:
-        if not isinstance(callback, str):
-            raise BadPayload("field 'callback_url': expected a URL string")
         if not config.runs.callback_secret:
             raise BadPayload("field 'callback_url': callbacks are signed, and this daemon has no "
                              "[runs] callback_secret yet")
@@ -83,25 +77,44 @@ def parse_registration(body: Mapping[str, Any], config: Config,
         except NotifydError as exc:
             raise BadPayload(f"field 'callback_url': {exc}") from None
     amount = unit = None
-    rate = body.get("cost_rate")
+    rate = fields.obj("cost_rate")
     if rate is not None:
-        if not isinstance(rate, dict) or set(rate) - {"amount", "unit"} or "amount" not in rate:
-            raise BadPayload("field 'cost_rate': expected {\"amount\": number, \"unit\": \"second\"}")
-        amount, unit = rate["amount"], rate.get("unit", "second")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not _finite(amount) or amount < 0:
-            raise BadPayload("field 'cost_rate.amount': expected a finite number of 0 or more")
-        if unit not in UNIT_SECONDS:
-            raise BadPayload(f"field 'cost_rate.unit': expected one of {', '.join(UNIT_SECONDS)}")
-    return Registration(id=run_id, name=name, notify=tuple(dict.fromkeys(notify)),
-                        context={k: str(v) for k, v in context.items()}, callback_url=callback,
-                        cost_amount=float(amount) if amount is not None else None, cost_unit=unit)
+        rate.only(("amount", "unit"))
+        amount = rate.number("amount", 0, COST_MAX, required=True)
+        unit = rate.choice("unit", {name: name for name in UNIT_SECONDS}) or "second"
+    return Registration(id=run_id, name=name, notify=tuple(dict.fromkeys(notify)), context=context,
+                        callback_url=callback, cost_amount=amount, cost_unit=unit)
 
 
-def _finite(value: float) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
+def _service_name(config: Config) -> Callable[[Fields, int, Any], str]:
+    def read(inner: Fields, i: int, value: Any) -> str:
+        if not isinstance(value, str) or value not in config.services:
+            names = ", ".join(config.services) or "none"
+            raise BadPayload(f"field {inner.name(i)!r}: expected the name of a configured service "
+                             f"({names}), got {describe(value)}")
+        return value
+    return read
+
+
+def _context(context: Fields | None) -> dict[str, str]:
+    """A run's context: up to CONTEXT_MAX placeholder names, each a one-line string or a number."""
+    if context is None:
+        return {}
+    if len(context.data) > CONTEXT_MAX:
+        raise BadPayload(f"field {context.prefix!r}: expected at most {CONTEXT_MAX} entries, "
+                         f"got {len(context.data)}")
+    values = {}
+    for key, value in context.data.items():
+        if not _PLACEHOLDER.fullmatch(key):
+            raise BadPayload(f"field {context.name(key)!r}: expected a placeholder name such as chat_id "
+                             "(a letter or '_', then letters, digits or '_'; at most 64)")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            context.number(key, -SAFE_INTEGER, SAFE_INTEGER)
+            values[key] = str(value)
+        else:
+            context.label(key, "a string or a number", CONTEXT_VALUE_MAX, required=True)
+            values[key] = value                 # as sent: it fills a URL exactly
+    return values
 
 
 def register_run(tx: Tx, reg: Registration, now: float, config: Config | None = None) -> dict[str, Any]:

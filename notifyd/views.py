@@ -1,7 +1,9 @@
 """Reading the store back as the stable JSON shapes of design §11 (events, jobs, runs, stats).
 
 Shared by the CLI and the HTTP listener so both always answer alike; the store gives records,
-this module gives them their public shape.
+this module gives them their public shape. What a view returns always serialises as strict JSON
+(`allow_nan=False`, UTF-8): a NaN or an infinity in a row stored by an older version is shown as
+null rather than failing every read of it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from notifyd.model import FINAL_RUN_STATUSES, Attempt, DeliveryStatus, Job, Run, StoredEvent
 from notifyd.run_state import timing
 from notifyd.store import Store
+from notifyd.strict_json import json_safe
 from notifyd.timefmt import iso
 
 
@@ -57,17 +60,17 @@ def show_job(store: Store, job_id: int) -> dict[str, Any]:
     """One job with its attempt log (every try, numbered from the first)."""
     view = job_view(store.get_job(job_id))
     view["attempt_log"] = [attempt_view(n, a) for n, a in enumerate(store.job_attempts(job_id), start=1)]
-    return view
+    return json_safe(view)
 
 
 def event_view(stored: StoredEvent, jobs: list[Job]) -> dict[str, Any]:
     """An event and its jobs as the event JSON shape."""
     event = stored.event
-    return {
+    return json_safe({
         "id": stored.id, "source": event.source, "source_type": event.source_type, "kind": event.kind,
         "title": event.title, "body": event.body, "paths": list(event.paths),
         "received_at": iso(stored.received_at), "jobs": [job_summary(j) for j in jobs],
-    }
+    })
 
 
 def show_event(store: Store, event_id: int) -> dict[str, Any]:
@@ -115,7 +118,7 @@ def _run_view(store: Store, run: Run) -> dict[str, Any]:
         jobs = store.jobs_of_events([run.final_event_id])[run.final_event_id]
         jobs = [j for j in jobs if j.event_id == run.final_event_id]
     times = timing(run)
-    return {
+    return json_safe({
         "id": run.id, "name": run.name, "status": str(run.status), "progress": run.progress,
         "live_status": run.live_status, "created_at": iso(run.created_at),
         "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
@@ -123,7 +126,7 @@ def _run_view(store: Store, run: Run) -> dict[str, Any]:
         "error": run.error, "notify": list(run.notify), "callback_url": run.callback_url,
         "registered": run.registered, "delivery": run_delivery(run, jobs),
         "jobs": [job_summary(j) for j in jobs],
-    }
+    })
 
 
 def run_delivery(run: Run, jobs: list[Job]) -> dict[str, Any]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from notifyd.config import parse_config
-from notifyd.errors import StoreUnavailable
+from notifyd.errors import BadPayload, StoreUnavailable
 from notifyd.ingest import IngestWriter, record_event
 from notifyd.model import Event, JobState
 from notifyd.store import Store
@@ -150,3 +151,27 @@ def test_a_caller_that_gave_up_does_not_break_its_batch(store: Store) -> None:
     assert first.result(5).event_id and second.result(5).event_id
     writer.stop()
     assert [e.event.title for e in sorted(store.list_events(), key=lambda e: e.id)] == ["first", "second"]
+
+
+def test_what_is_stored_can_be_delivered_text_cut_to_the_channel_limits(store: Store) -> None:
+    """`notifyd send` and every source pass here: a title of 900 KiB is stored cut, with "…"."""
+    with store.transaction() as tx:
+        result = record_event(tx, replace(event(title="t" * 900 * 1024), body="b" * 10_000), CONFIG, 1000.0)
+    stored = store.get_event(result.event_id).event
+    assert len(stored.title) == 256 and stored.title.endswith("…")
+    assert len(stored.body) == 4000 and stored.body.endswith("…")
+    from notifyd.templates import render
+
+    message = render(stored)                         # the notification renders within its limits
+    assert message.title.startswith("ttt") and message.body.startswith("bbb")
+
+
+@pytest.mark.parametrize("media", [{"size": float("inf")}, {"outputs": [{"seed": float("nan")}]}])
+def test_media_that_is_not_strict_json_is_refused_and_nothing_is_stored(store: Store, media: dict) -> None:
+    writer = IngestWriter(store, lambda: CONFIG).start()
+    with pytest.raises(BadPayload, match="JSON cannot carry"):
+        writer.submit(replace(event(), media=media), "k").result(10)
+    assert writer.submit(event(title="after"), "k2").result(10).event_id   # the writer is fine
+    writer.stop()
+    assert [e.event.title for e in store.list_events()] == ["after"]
+    assert store.info().counts["jobs"] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from notifyd.config import parse_config
@@ -75,14 +77,63 @@ def test_a_registration_after_the_first_webhook_takes_over_but_not_twice(store: 
 
 
 @pytest.mark.parametrize("body, field", [
-    ({"id": "has space"}, "id"), ({"notify": "chat"}, "notify"), ({"notify": ["nope"]}, "notify"),
-    ({"context": {"a": [1]}}, "context"), ({"cost_rate": {"amount": "1"}}, "cost_rate.amount"),
+    ({"id": "has space"}, "id"), ({"notify": "chat"}, "notify"), ({"notify": ["nope"]}, "notify[0]"),
+    ({"context": {"a": [1]}}, "context.a"), ({"cost_rate": {"amount": "1"}}, "cost_rate.amount"),
     ({"cost_rate": {"amount": 1, "unit": "fortnight"}}, "cost_rate.unit"), ({"callback_url": 5}, "callback_url"),
-    ({"name": 7}, "name"),
+    ({"name": 7}, "name"), ({"name": "x" * 201}, "name"), ({"name": "two\nlines"}, "name"),
+    ({"cost_rate": {"amount": 1, "unit": []}}, "cost_rate.unit"), ({"cost_rate": {"amount": 1, "unit": {}}}, "cost_rate.unit"),
+    ({"cost_rate": {"amount": 1, "unit": None, "currency": "EUR"}}, "cost_rate.currency"),
+    ({"cost_rate": {"unit": "second"}}, "cost_rate.amount"), ({"cost_rate": {"amount": 1e7}}, "cost_rate.amount"),
+    ({"cost_rate": [1, "second"]}, "cost_rate"), ({"cost_rate": 0.5}, "cost_rate"),
+    ({"context": ["chat_id", "1"]}, "context"), ({"context": {"chat_id": float("inf")}}, "context.chat_id"),
+    ({"context": {"chat_id": 10**30}}, "context.chat_id"), ({"context": {"chat_id": True}}, "context.chat_id"),
+    ({"context": {"chat_id": {"id": 1}}}, "context.chat_id"), ({"context": {"chat id": "1"}}, "context.chat id"),
+    ({"context": {"chat_id": "x" * 1025}}, "context.chat_id"),
+    ({"context": {f"k{i}": "v" for i in range(33)}}, "context"),
+    ({"notify": [["chat"]]}, "notify[0]"), ({"notify": {"chat": True}}, "notify"),
+    ({"callback_url": "ftp://example.com/x"}, "callback_url"), ({"callback_url": "https://" + "a" * 5000}, "callback_url"),
+    ({"callback_url": ["https://example.com"]}, "callback_url"),
+    ({"id": ""}, "id"), ({"id": "x" * 201}, "id"), ({"id": 12}, "id"),
+    ({"notfy": ["chat"]}, "notfy"),
 ])
 def test_registration_errors_name_the_field(body, field) -> None:
-    with pytest.raises(BadPayload, match=f"^field '{field}'"):
+    with pytest.raises(BadPayload, match="^" + re.escape(f"field '{field}'")):
         parse_registration(body, CONFIG, lambda url: None)
+
+
+def test_the_cost_rate_unit_that_crashed_the_lookup_names_the_field() -> None:
+    with pytest.raises(BadPayload) as info:
+        parse_registration({"cost_rate": {"amount": 1, "unit": []}}, CONFIG, lambda url: None)
+    assert str(info.value) == "field 'cost_rate.unit': expected one of second, minute, hour, got an array"
+
+
+def test_context_values_keep_their_text_and_numbers_become_text() -> None:
+    reg = parse_registration({"context": {"chat_id": "42 7", "thread": -1001234567890, "ratio": 0.5}}, CONFIG,
+                             lambda url: None)
+    assert reg.context == {"chat_id": "42 7", "thread": "-1001234567890", "ratio": "0.5"}
+
+
+def test_rows_an_older_version_stored_with_non_finite_numbers_still_show(store: Store) -> None:
+    """A rate of Infinity, a progress of NaN, an infinity in the outputs, a unit since forgotten."""
+    import json as json_mod
+    from dataclasses import replace
+
+    from notifyd.model import Run, RunStatus
+    from notifyd.run_state import callback_body
+
+    old = Run(id="old", status=RunStatus.COMPLETED, created_at=0, updated_at=0, started_at=1, finished_at=2,
+              progress=float("nan"), cost_amount=float("inf"), cost_unit="fortnight",
+              outputs=({"data": {"seed": float("inf"), "scores": [float("nan"), 1.5]}},))
+    with store.transaction() as tx:
+        tx.run_for_update("old", create=old)
+        tx.save_run(replace(old, cost_unit="second"))
+    view = run_view(store, "old")
+    json_mod.dumps(view, allow_nan=False)
+    assert view["progress"] is None and view["cost_usd"] is None and view["duration_s"] == 1.0
+    assert view["outputs"] == [{"data": {"seed": None, "scores": [None, 1.5]}}]
+    body = callback_body(old)
+    json_mod.dumps(body, allow_nan=False)
+    assert body["cost_usd"] is None and body["outputs"][0]["data"]["seed"] is None
 
 
 def test_a_generated_id_and_defaults() -> None:

@@ -357,48 +357,130 @@ def sonarr_download(**changes) -> dict:
 @pytest.mark.parametrize("app, body, message", [
     ("radarr", {k: v for k, v in load("radarr-download.json").items() if k != "eventType"},
      "field 'eventType': expected an event name such as \"Download\", got nothing"),
-    ("radarr", radarr_download(eventType=5), "field 'eventType': expected an event name such as \"Download\", got a number"),
+    ("radarr", radarr_download(eventType=5), "field 'eventType': expected an event name such as \"Download\", got 5"),
     ("radarr", radarr_download(eventType=""), "field 'eventType': "),
     ("radarr", radarr_download(eventType="Two Words"), "field 'eventType': "),
     ("radarr", radarr_download(movie=None), "field 'movie': expected an object, got null"),
     ("radarr", {k: v for k, v in load("radarr-download.json").items() if k != "movie"},
      "field 'movie': expected an object, got nothing"),
-    ("radarr", radarr_download(movie="Arrival"), "field 'movie': expected an object, got a string"),
+    ("radarr", radarr_download(movie="Arrival"), "field 'movie': expected an object, got 'Arrival'"),
     ("radarr", radarr_download(movie={"title": "Arrival", "year": 2016, "folderPath": 5}),
-     "field 'movie.folderPath': expected a string, got a number"),
+     "field 'movie.folderPath': expected an absolute path (/…, X:\\… or \\\\host\\share\\…), got 5"),
     ("radarr", radarr_download(movie={"title": "Arrival", "year": "2016"}),
-     "field 'movie.year': expected a whole number, got a string"),
+     "field 'movie.year': expected a whole number from 1800 to 2200 (or 0 for unknown), got '2016'"),
     ("radarr", radarr_download(movie={"title": ["Arrival"]}), "field 'movie.title': expected a string, got an array"),
-    ("radarr", radarr_download(movieFile={"size": "30 GB"}), "field 'movieFile.size': expected a whole number, got a string"),
-    ("radarr", radarr_download(movieFile={"size": 1.5}), "field 'movieFile.size': expected a whole number, got 1.5"),
-    ("radarr", radarr_download(isUpgrade="yes"), "field 'isUpgrade': expected true or false, got a string"),
+    ("radarr", radarr_download(movieFile={"size": "30 GB"}), "field 'movieFile.size': expected a size in bytes from 0 to 9007199254740991, got '30 GB'"),
+    ("radarr", radarr_download(movieFile={"size": 1.5}), "field 'movieFile.size': expected a size in bytes from 0 to 9007199254740991, got 1.5"),
+    ("radarr", radarr_download(isUpgrade="yes"), "field 'isUpgrade': expected true or false, got 'yes'"),
     ("radarr", radarr_download(isUpgrade=True, deletedFiles="old.mkv"),
-     "field 'deletedFiles': expected an array of objects, got a string"),
+     "field 'deletedFiles': expected an array of at most 1000 objects, got 'old.mkv'"),
     ("radarr", radarr_download(release=[]), "field 'release': expected an object, got an array"),
-    ("radarr", radarr_download(instanceName=7), "field 'instanceName': expected a string, got a number"),
-    ("radarr", {"eventType": "Health", "level": True}, "field 'level': expected a string, got a boolean"),
-    ("sonarr", sonarr_download(episodes="S02E03"), "field 'episodes': expected an array of objects, got a string"),
-    ("sonarr", sonarr_download(episodes=None), "field 'episodes': expected an array of objects, got null"),
-    ("sonarr", sonarr_download(episodes=["S02E03"]), "field 'episodes[0]': expected an object, got a string"),
+    ("radarr", radarr_download(instanceName=7), "field 'instanceName': expected an instance name of at most 128 characters on one line, got 7"),
+    ("radarr", {"eventType": "Health", "level": True}, "field 'level': expected one of ok, notice, warning, error (or 0 to 3), got a boolean"),
+    ("sonarr", sonarr_download(episodes="S02E03"), "field 'episodes': expected an array of at most 1000 objects, got 'S02E03'"),
+    ("sonarr", sonarr_download(episodes=None), "field 'episodes': expected an array of at most 1000 objects, got null"),
+    ("sonarr", sonarr_download(episodes=["S02E03"]), "field 'episodes[0]': expected an object, got 'S02E03'"),
     ("sonarr", sonarr_download(episodes=[{"seasonNumber": 2}]),
-     "field 'episodes[0].episodeNumber': expected a whole number, got nothing"),
+     "field 'episodes[0].episodeNumber': expected an episode number from 0 to 99999, got nothing"),
     ("sonarr", sonarr_download(series=None), "field 'series': expected an object, got null"),
-    ("sonarr", sonarr_download(series={"title": "Severance", "path": 1}), "field 'series.path': expected a string"),
+    ("sonarr", sonarr_download(series={"title": "Severance", "path": 1}), "field 'series.path': expected an absolute path"),
     ("sonarr", sonarr_download(episodeFile={"relativePath": {}}),
-     "field 'episodeFile.relativePath': expected a string, got an object"),
+     "field 'episodeFile.relativePath': expected a relative path such as \"Season 01/file.mkv\", got an object"),
     ("sonarr", {"eventType": "SeriesAdd"}, "field 'series': expected an object, got nothing"),
     ("lidarr", {"eventType": "Download", "album": {"title": "OK Computer"}}, "field 'artist': expected an object"),
     ("lidarr", {"eventType": "Grab", "artist": {"name": "R"}, "albums": {"title": "x"}},
-     "field 'albums': expected an array of objects, got an object"),
+     "field 'albums': expected an array of at most 1000 objects, got an object"),
     ("readarr", {"eventType": "BookFileDelete", "author": None}, "field 'author': expected an object, got null"),
     ("readarr", {"eventType": "Download", "author": {"name": "A", "path": False}},
-     "field 'author.path': expected a string, got a boolean"),
+     "field 'author.path': expected an absolute path (/…, X:\\… or \\\\host\\share\\…), got a boolean"),
 ])
 def test_malformed_bodies_raise_bad_payload_naming_the_field(app, body, message):
     with pytest.raises(BadPayload) as info:
         parse(app, body)
     assert str(info.value).startswith(message)
     assert (info.value.status, info.value.code) == (422, "invalid_payload")
+
+
+@pytest.mark.parametrize("app, body, message", [
+    ("radarr", radarr_download(movie={"title": "Arrival", "year": 1e30}),
+     "field 'movie.year': expected a whole number from 1800 to 2200 (or 0 for unknown), got 1e+30"),
+    ("radarr", radarr_download(movie={"title": "Arrival", "year": 10**30}),
+     "field 'movie.year': expected a whole number from 1800 to 2200 (or 0 for unknown), got a 31-digit number"),
+    ("radarr", radarr_download(movie={"title": "Arrival", "year": -1}), "field 'movie.year': "),
+    ("radarr", radarr_download(movie={"title": "Arrival", "year": float("inf")}), "field 'movie.year': "),
+    ("radarr", radarr_download(movie={"title": "Arrival", "year": float("nan")}), "field 'movie.year': "),
+    ("radarr", radarr_download(movieFile={"size": -1}),
+     "field 'movieFile.size': expected a size in bytes from 0 to 9007199254740991, got -1"),
+    ("radarr", radarr_download(release={"size": 2**64}), "field 'release.size': "),
+    ("radarr", radarr_download(movie={"title": "Arrival", "tmdbId": 2**40}),
+     "field 'movie.tmdbId': expected a numeric id from 0 to 2147483647, got 1099511627776"),
+    ("radarr", radarr_download(movie={"title": "Arrival", "imdbId": "tt 1"}), "field 'movie.imdbId': "),
+    ("radarr", radarr_download(movie={"title": "Arrival", "folderPath": "../../../etc/passwd"}),
+     "field 'movie.folderPath': expected an absolute path (/…, X:\\… or \\\\host\\share\\…) that does not climb"),
+    ("radarr", radarr_download(movie={"title": "Arrival", "folderPath": "/data/media/../../etc"}),
+     "field 'movie.folderPath': "),
+    ("radarr", radarr_download(movie={"title": "Arrival", "folderPath": "movies/Arrival"}),
+     "field 'movie.folderPath': expected an absolute path (/…, X:\\… or \\\\host\\share\\…), got 'movies/Arrival'"),
+    ("radarr", radarr_download(movie={"title": "Arrival", "path": "D:\\..\\Windows"}), "field 'movie.path': "),
+    ("radarr", radarr_download(movieFile={"quality": "Q" * 129}), "field 'movieFile.quality': expected a quality name"),
+    ("radarr", radarr_download(movieFile={"quality": "Bluray\n2160p"}), "field 'movieFile.quality': "),
+    ("radarr", radarr_download(downloadClient=["SABnzbd"]), "field 'downloadClient': "),
+    ("radarr", radarr_download(applicationUrl="javascript:alert(1)"), "field 'applicationUrl': expected an http or https URL"),
+    ("radarr", radarr_download(isUpgrade=True, deletedFiles=[{"path": "relative/old.mkv"}]), "field 'deletedFiles[0].path': "),
+    ("radarr", {"eventType": "Health", "level": "catastrophic"}, "field 'level': expected one of ok, notice, warning, error"),
+    ("radarr", {"eventType": "Health", "level": 9}, "field 'level': "),
+    ("radarr", {"eventType": "Health", "level": "error", "wikiUrl": "not a url"}, "field 'wikiUrl': "),
+    ("radarr", {"eventType": "ApplicationUpdate", "newVersion": "5" * 65}, "field 'newVersion': "),
+    ("sonarr", sonarr_download(episodes=[{"seasonNumber": 2, "episodeNumber": 10**400}]),
+     "field 'episodes[0].episodeNumber': expected an episode number from 0 to 99999, got a 401-digit number"),
+    ("sonarr", sonarr_download(episodes=[{"seasonNumber": -1, "episodeNumber": 1}]), "field 'episodes[0].seasonNumber': "),
+    ("sonarr", sonarr_download(episodes=[{"seasonNumber": 1.5, "episodeNumber": 1}]), "field 'episodes[0].seasonNumber': "),
+    ("sonarr", sonarr_download(episodes=[episode(1, 1)] * 1001), "field 'episodes': expected an array of at most 1000 objects, got an array of 1001 items"),
+    ("sonarr", sonarr_download(episodeFile={"relativePath": "../../etc/passwd"}), "field 'episodeFile.relativePath': "),
+    ("sonarr", sonarr_download(episodeFile={"relativePath": "/etc/passwd"}), "field 'episodeFile.relativePath': "),
+    ("sonarr", sonarr_download(episodeFiles=[{"relativePath": "Season 01\\..\\..\\x.mkv"}]), "field 'episodeFiles[0].relativePath': "),
+    ("sonarr", sonarr_download(series={"title": "S", "path": "tv/S"}), "field 'series.path': "),
+    ("sonarr", sonarr_download(series={"title": "S", "tvMazeId": "44933"}), "field 'series.tvMazeId': "),
+    ("lidarr", {"eventType": "Download", "artist": {"name": "R", "path": "/music/../../root"}}, "field 'artist.path': "),
+    ("lidarr", {"eventType": "Grab", "artist": {"name": "R"}, "albums": [{"title": "x", "releaseDate": "soon"}]},
+     "field 'albums[0].releaseDate': expected a date such as \"1997-05-21\", got 'soon'"),
+    ("lidarr", {"eventType": "Grab", "artist": {"name": "R"}, "album": {"releaseDate": "1997-13-40"}}, "field 'album.releaseDate': "),
+    ("readarr", {"eventType": "Download", "author": {"name": "A", "path": "books/A"}}, "field 'author.path': "),
+    ("readarr", {"eventType": "Download", "author": {"name": "A"}, "book": {"edition": {"isbn13": 9780061054884}}},
+     "field 'book.edition.isbn13': "),
+])
+def test_values_out_of_range_or_absurd_are_refused_naming_the_field(app, body, message):
+    with pytest.raises(BadPayload) as info:
+        parse(app, body)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_paths_are_normalised_in_their_own_style():
+    assert parse("radarr", radarr_download(movie={"title": "A", "folderPath": "/data//movies/./A (2016)/"})).paths == (
+        "/data/movies/A (2016)",)
+    assert parse("radarr", radarr_download(movie={"title": "A", "folderPath": "D:\\Media\\\\Movies\\A\\"})).paths == (
+        "D:\\Media\\Movies\\A",)
+    assert parse("lidarr", {"eventType": "Download", "artist": {"name": "R", "path": "\\\\nas\\music\\\\R"}}).paths == (
+        "\\\\nas\\music\\R",)
+    body = {"eventType": "Download", "series": {"title": "X", "path": "/tv//X/"}, "episodes": [episode(1, 1)],
+            "episodeFile": {"relativePath": "Season 01//X - S01E01.mkv"}}
+    assert parse("sonarr", body).paths == ("/tv/X/Season 01",)
+
+
+def test_year_zero_is_unknown_and_a_release_date_of_0001_is_none():
+    assert "year" not in parse("sonarr", sonarr_download(series={"title": "S", "year": 0})).media
+    grab = {"eventType": "Grab", "artist": {"name": "R"}, "album": {"title": "A", "releaseDate": "0001-01-01T00:00:00Z"}}
+    assert "year" not in parse("lidarr", grab).media
+
+
+def test_long_names_and_messages_are_cut_so_the_event_can_be_delivered():
+    event = parse("radarr", radarr_download(movie={"title": "T" * 900_000, "year": 2016, "overview": "o" * 9000}))
+    assert len(event.title) <= 256 and event.title.endswith("…")
+    assert len(event.media["overview"]) == 4000
+    event = parse("sonarr", sonarr_download(series={"title": "S" * 300}, episodes=[episode(1, 1, "E" * 300)]))
+    assert len(event.title) == 256 and event.media["episodes"][0]["title"].endswith("…")
+    event = parse("radarr", {"eventType": "Health", "level": "error", "message": "m" * 5000})
+    assert len(event.media["health"]["message"]) == 4000
 
 
 # ---- never anything but an Event or BadPayload ------------------------------------------------

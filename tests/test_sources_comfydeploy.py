@@ -142,6 +142,21 @@ def test_output_urls_depth_first_in_order_without_duplicates():
     assert event.media["outputs"] == outputs
 
 
+def test_output_urls_listed_are_the_first_ten_of_a_sane_length():
+    outputs = [{"data": {"images": [{"url": f"https://a.example/{i}.png"} for i in range(15)]}},
+               {"data": {"url": "https://a.example/" + "x" * 5000}}]
+    event = parse({"run_id": "r1", "status": "success", "outputs": outputs})
+    assert event.media["output_urls"] == [f"https://a.example/{i}.png" for i in range(10)]
+    assert event.media["outputs"] == outputs                       # the callback gets them all
+    long_first = parse({"run_id": "r1", "status": "success", "outputs": outputs[::-1]})
+    assert long_first.media["output_urls"][0] == "https://a.example/0.png"
+
+
+def test_long_live_status_is_cut():
+    event = parse({"run_id": "r1", "status": "failed", "live_status": "e" * 10_000})
+    assert len(event.media["error"]) == 4000 and event.media["error"].endswith("…")
+
+
 def test_deeply_nested_outputs_do_not_overflow():
     data: dict = {"url": "https://deep.example/0"}
     for _ in range(5000):
@@ -156,6 +171,16 @@ def test_deeply_nested_outputs_do_not_overflow():
     ({"run_id": 123, "status": "queued"}, "run_id"),
     ({"run_id": "", "status": "queued"}, "run_id"),
     ({"run_id": "   ", "status": "queued"}, "run_id"),
+    ({"run_id": "has space", "status": "queued"}, "run_id"),
+    ({"run_id": "r1\n", "status": "queued"}, "run_id"),
+    ({"run_id": ["r1"], "status": "queued"}, "run_id"),
+    ({"run_id": "r1", "status": ["success"]}, "status"),
+    ({"run_id": "r1", "status": {}}, "status"),
+    ({"run_id": "r1", "status": "running", "progress": float("inf")}, "progress"),
+    ({"run_id": "r1", "status": "running", "progress": 10**400}, "progress"),
+    ({"run_id": "r1", "status": "running", "live_status": ["x"]}, "live_status"),
+    ({"run_id": "r1", "status": "success", "outputs": [{"data": {"seed": float("-inf")}}]}, "outputs[0].data.seed"),
+    ({"run_id": "r1", "status": "success", "outputs": [{}] * 1001}, "outputs"),
     ({"run_id": "x" * 201, "status": "queued"}, "run_id"),
     ({"run_id": None, "status": "queued"}, "run_id"),
     ({"run_id": "r1"}, "status"),
@@ -194,15 +219,19 @@ def test_bad_payload_messages():
         "field 'status': expected one of not-started, queued, started, running, uploading, success, "
         "failed, timeout, cancelled, got 'exploded'")
     assert message({"status": "queued"}) == (
-        "field 'run_id': expected a non-empty string of at most 200 characters, "
+        "field 'run_id': expected a run id of 1 to 200 letters, digits, '_', '.', ':' or '-', "
         "got nothing (the field is missing)")
-    assert message({"run_id": 123, "status": "queued"}).endswith("got a number")
+    assert message({"run_id": 123, "status": "queued"}).endswith("got 123")
     assert message({"run_id": "r1", "status": "running", "progress": "x"}) == (
         "field 'progress': expected a number from 0 to 1, got 'x'")
     assert message({"run_id": "r1", "status": "success", "outputs": "x"}) == (
-        "field 'outputs': expected an array of objects, got 'x'")
+        "field 'outputs': expected an array of at most 1000 objects, got 'x'")
     assert message({"run_id": "r1", "status": "success", "outputs": [1]}) == (
-        "field 'outputs[0]': expected an object, got a number")
+        "field 'outputs[0]': expected an object, got 1")
+    assert message({"run_id": "r1", "status": "success", "outputs": [{"data": {"seed": [1, float("inf")]}}]}) == (
+        "field 'outputs[0].data.seed[1]': expected a finite number, got infinity")
+    assert message({"run_id": "r1", "status": "running", "progress": 1e30}) == (
+        "field 'progress': expected a number from 0 to 1, got 1e+30")
 
 
 json_scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
@@ -284,5 +313,5 @@ def test_output_urls_match_a_recursive_reading(given_outputs):
     expected: list = []
     for output in given_outputs:
         reference_urls(output.get("data"), expected)
-    assert event.media["output_urls"] == expected
+    assert event.media["output_urls"] == expected[:10]          # the ones a notification lists
     assert event.media["outputs"] == given_outputs

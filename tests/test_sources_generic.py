@@ -69,8 +69,33 @@ def test_title_and_body_are_stripped():
 
 
 def test_null_fields_count_as_absent():
-    event = parse({"title": "x", "body": None})
-    assert event.body == ""
+    event = parse({"title": "x", "body": None, "kind": None, "level": None, "paths": None})
+    assert (event.body, event.kind, event.media["level"], event.paths) == ("", "notification", "info", ())
+
+
+def test_long_text_is_cut_to_what_a_notification_carries():
+    event = parse({"title": "t" * 900_000, "body": "b" * 10_000})
+    assert len(event.title) == 256 and event.title.endswith("…")
+    assert len(event.body) == 4000 and event.body.endswith("…")
+    assert parse({"message": "m" * 5000}).body == "m" * 3999 + "…"
+
+
+def test_paths_are_normalised_in_their_own_style_and_repeats_collapse():
+    event = parse({"title": "x", "paths": ["/srv//backup/./daily/", "D:\\Media\\\\X", "\\\\nas\\share\\tv",
+                                          "/srv/backup/daily"]})
+    assert event.paths == ("/srv/backup/daily", "D:\\Media\\X", "\\\\nas\\share\\tv")
+
+
+@pytest.mark.parametrize("path", ["../../../etc/passwd", "/srv/../etc", "srv/backup", "D:\\Media\\..\\X",
+                                  "\\\\nas", "C:relative", "/srv/a\nb", "/" + "x" * 5000])
+def test_climbing_relative_or_absurd_paths_are_refused(path):
+    with pytest.raises(BadPayload, match=r"^field 'paths\[0\]': expected an absolute path"):
+        parse({"title": "x", "paths": [path]})
+
+
+def test_too_many_paths_are_refused():
+    with pytest.raises(BadPayload, match=r"^field 'paths': .* got an array of 101 items"):
+        parse({"title": "x", "paths": [f"/srv/{i}" for i in range(101)]})
 
 
 @pytest.mark.parametrize("body, field", [
@@ -90,10 +115,9 @@ def test_null_fields_count_as_absent():
     ({"title": "x", "level": "debug"}, "level"),
     ({"title": "x", "level": "INFO"}, "level"),
     ({"title": "x", "level": 1}, "level"),
-    ({"title": "x", "level": None}, "level"),
     ({"title": "x", "paths": "/srv"}, "paths"),
-    ({"title": "x", "paths": ["/srv", 5]}, "paths"),
-    ({"title": "x", "paths": [""]}, "paths"),
+    ({"title": "x", "paths": ["/srv", 5]}, "paths[1]"),
+    ({"title": "x", "paths": [""]}, "paths[0]"),
     ({"title": "x", "paths": {"a": "/srv"}}, "paths"),
 ])
 def test_malformed_fields_raise_bad_payload_naming_the_field(body, field):

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
+from notifyd import strict_json
 from notifyd.channels.http import HttpChannel
 from notifyd.config.model import Config, ServiceConfig
 from notifyd.errors import PermanentError, ReceiverGone, TransientError
@@ -57,7 +58,7 @@ class WebhookChannel(HttpChannel):
 
 
     def deliver(self, delivery: Delivery) -> str:
-        body = json.dumps(event_payload(delivery.event), separators=(",", ":"))
+        body = strict_json.dumps(event_payload(delivery.event), separators=(",", ":"))
         return self.post(self.url, body, message_id(delivery.job_id))
 
     def post(self, url: str, body: str, msg_id: str, headers: dict[str, str] | None = None,
@@ -90,7 +91,7 @@ def deliver_run_callback(delivery: Delivery, run: Run, config: Config, timeout: 
                              transport)
     channel.secret = config.runs.callback_secret
     try:
-        body = json.dumps(callback_body(run), separators=(",", ":"))
+        body = strict_json.dumps(callback_body(run), separators=(",", ":"))
         return channel.post(pinned, body, message_id(delivery.job_id), headers=host_header, extensions=extensions)
     finally:
         channel.close()

@@ -1,7 +1,9 @@
 """Sources turn a decoded webhook body into an Event; one module per sender type.
 
 A parser takes the body (a dict) and the names it was posted under, and returns an Event or
-raises BadPayload naming the field that is wrong. A source type also declares whether its
+raises BadPayload naming the field that is wrong; every value is read through `fields`, the one
+vocabulary of checked kinds of value (years, sizes, ids, paths, names, prose) that POST /runs
+shares. A source type also declares whether its
 events report on tracked runs (§7), so ingest never asks which sender it was.
 """
 

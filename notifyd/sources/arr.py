@@ -3,20 +3,20 @@
 All four send a PascalCase `eventType`, camelCase fields, `instanceName` and (mostly)
 `applicationUrl`; they differ in the media object: `movie` (folder `folderPath`), `series` +
 `episodes` (folder `path`, season folder in `episodeFile.relativePath`), `artist` + `album`,
-`author` + `book`. Every value read is type-checked, and a wrong one raises BadPayload naming the
-dotted field ("field 'movie.folderPath': expected a string, got a number").
+`author` + `book`. Every value read goes through the field vocabulary (`sources.fields`): checked
+by type and range, and a wrong one raises BadPayload naming the dotted field ("field
+'movie.year': expected a whole number from 1800 to 2200 (or 0 for unknown), got 1e+30"); folder
+paths are absolute, never climb, and are normalised in their own separator style.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from notifyd.errors import BadPayload
 from notifyd.model import Event
-from notifyd.sources.shape import json_type
+from notifyd.sources.fields import TITLE_MAX, Fields, clip, normal_path
 
 KINDS = {
     "Test": "test",
@@ -46,91 +46,9 @@ KINDS = {
 }
 SUCCESS_KINDS = ("download", "upgrade", "health_restored", "added")
 HEALTH_LEVELS = ("ok", "notice", "warning", "error")  # the senders' HealthCheckResult, in enum order
-_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
-_YEAR = re.compile(r"^(\d{4})-")
-
-
-class _Fields:
-    """A JSON object whose values are read with type checks; errors name the dotted field."""
-
-    def __init__(self, data: Mapping[str, Any], prefix: str = "") -> None:
-        self.data = data
-        self.prefix = prefix
-
-    def name(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix else key
-
-    def _get(self, key: str, what: str, required: bool) -> Any:
-        value = self.data.get(key)
-        if value is None and required:
-            got = "null" if key in self.data else "nothing (the field is missing)"
-            raise BadPayload(f"field {self.name(key)!r}: expected {what}, got {got}")
-        return value
-
-    def _wrong(self, key: str, what: str, value: Any) -> BadPayload:
-        return BadPayload(f"field {self.name(key)!r}: expected {what}, got {json_type(value)}")
-
-    def text(self, key: str, *, strip: bool = True) -> str | None:
-        """A string, or None when absent, null or empty."""
-        value = self._get(key, "a string", False)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self._wrong(key, "a string", value)
-        return (value.strip() if strip else value) or None
-
-    def number(self, key: str) -> int | None:
-        """A whole number (a JSON number with no fraction), or None when absent or null."""
-        value = self._get(key, "a whole number", False)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._wrong(key, "a whole number", value)
-        if isinstance(value, float):
-            if not (math.isfinite(value) and value.is_integer()):
-                raise BadPayload(f"field {self.name(key)!r}: expected a whole number, got {value!r}")
-            return int(value)
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self._get(key, "true or false", False)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self._wrong(key, "true or false", value)
-        return value
-
-    def obj(self, key: str, *, required: bool = False) -> _Fields | None:
-        value = self._get(key, "an object", required)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise self._wrong(key, "an object", value)
-        return _Fields(value, self.name(key))
-
-    def first(self, one: str, many: str) -> _Fields | None:
-        """The `one` object, else the first of the `many` array: senders use either."""
-        return self.obj(one) or next(iter(self.objects(many) or []), None)
-
-    def each(self, one: str, many: str) -> list[_Fields]:
-        """The `one` object alone, else every object of the `many` array."""
-        single = self.obj(one)
-        return [single] if single else self.objects(many) or []
-
-    def objects(self, key: str, *, required: bool = False) -> list[_Fields] | None:
-        """An array of objects, or None when absent or null."""
-        value = self._get(key, "an array of objects", required)
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            raise self._wrong(key, "an array of objects", value)
-        items = []
-        for i, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise BadPayload(f"field '{self.name(key)}[{i}]': expected an object, "
-                                 f"got {json_type(item)}")
-            items.append(_Fields(item, f"{self.name(key)}[{i}]"))
-        return items
+HEALTH_LEVEL_NAMES = {name: name for name in HEALTH_LEVELS}
+_EVENT_TYPE = re.compile(r"\s*[A-Za-z][A-Za-z0-9_.:-]{0,63}\s*")
+VERSION_MAX = 64
 
 
 class _Found:
@@ -151,30 +69,25 @@ class _Found:
             self.ids[key] = value
 
 
-Describer = Callable[[_Fields, str, str], _Found]
+Describer = Callable[[Fields, str, str], _Found]
 
 
 def _parse(app: str, label: str, describe: Describer, body: Mapping[str, Any], source: str,
            source_type: str, raw: str) -> Event:
-    fields = _Fields(body)
-    event_type = body.get("eventType")
-    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type.strip()):
-        if "eventType" not in body:
-            got = "nothing (the field is missing)"
-        else:
-            got = repr(event_type) if isinstance(event_type, str) else json_type(event_type)
-        raise BadPayload(f"field 'eventType': expected an event name such as \"Download\", got {got}")
+    fields = Fields(body)
+    event_type = fields.pattern("eventType", _EVENT_TYPE, 'an event name such as "Download"', required=True)
+    assert event_type is not None
     event_type = event_type.strip()
     kind = KINDS.get(event_type, event_type.lower())
     if kind == "download" and fields.flag("isUpgrade"):
         kind = "upgrade"
 
-    instance = fields.text("instanceName")
+    instance = fields.label("instanceName", "an instance name")
     who = instance or label
     media: dict[str, Any] = {"app": app}
     if instance:
         media["instance"] = instance
-    app_url = fields.text("applicationUrl")
+    app_url = fields.url("applicationUrl")
     if app_url:
         media["app_url"] = app_url
 
@@ -186,8 +99,9 @@ def _parse(app: str, label: str, describe: Describer, body: Mapping[str, Any], s
         state = "restored" if kind == "health_restored" else health_level
         title = f"{who} health {state}" if state else f"{who} health"
     elif kind == "app_update":
-        update = {"previous_version": fields.text("previousVersion"),
-                  "new_version": fields.text("newVersion"), "message": fields.text("message")}
+        update = {"previous_version": fields.label("previousVersion", "a version", VERSION_MAX),
+                  "new_version": fields.label("newVersion", "a version", VERSION_MAX),
+                  "message": fields.prose("message")}
         media["update"] = {k: v for k, v in update.items() if v is not None}
         title = f"{who} updated to {update['new_version']}" if update["new_version"] else f"{who} updated"
     else:
@@ -200,7 +114,7 @@ def _parse(app: str, label: str, describe: Describer, body: Mapping[str, Any], s
         if kind != "test":
             paths = tuple(dict.fromkeys(found.paths))
     media["level"] = _level(kind, health_level)
-    return Event(source=source, source_type=source_type, kind=kind, title=title, body="",
+    return Event(source=source, source_type=source_type, kind=kind, title=clip(title, TITLE_MAX), body="",
                  paths=paths, media=media, payload=raw)
 
 
@@ -214,43 +128,41 @@ def _level(kind: str, health_level: str | None) -> str:
     return "info"
 
 
-def _health(fields: _Fields) -> tuple[str | None, dict[str, str]]:
+def _health(fields: Fields) -> tuple[str | None, dict[str, str]]:
     level = fields.data.get("level")
     if isinstance(level, int) and not isinstance(level, bool) and 0 <= level < len(HEALTH_LEVELS):
         level = HEALTH_LEVELS[level]  # an older sender writes the enum as its number
     else:
-        level = fields.text("level")
-        level = level.lower() if level else None
-    health = {"level": level, "message": fields.text("message"), "type": fields.text("type"),
-              "wiki_url": fields.text("wikiUrl")}
+        level = fields.choice("level", HEALTH_LEVEL_NAMES, f"one of {', '.join(HEALTH_LEVELS)} (or 0 to 3)",
+                              fold_case=True)
+    health = {"level": level, "message": fields.prose("message"),
+              "type": fields.label("type", "a health check name"), "wiki_url": fields.url("wikiUrl")}
     return level, {k: v for k, v in health.items() if v is not None}
 
 
-def _files(found: _Found, fields: _Fields, files: list[_Fields], release: _Fields | None) -> None:
-    """quality, size, release_group and indexer: from the files when they say, else the release."""
-    quality = next((q for q in (f.text("quality") for f in files) if q), None)
-    sizes = [s for s in (f.number("size") for f in files) if s is not None]
-    group = next((g for g in (f.text("releaseGroup") for f in files) if g), None)
+def _files(found: _Found, fields: Fields, files: list[Fields], release: Fields | None) -> None:
+    """quality, size, release_group and indexer: from the files when they say, else the release.
+    Every value is read (and so checked), whether it is used or not."""
+    said = [*files, release] if release is not None else files
+    quality = next((q for q in [f.label("quality", "a quality name") for f in said] if q), None)
+    group = next((g for g in [f.label("releaseGroup", "a release group") for f in said] if g), None)
+    file_sizes = [s for s in (f.size("size") for f in files) if s is not None]
+    release_size = release.size("size") if release is not None else None
     if release is not None:
-        quality = quality or release.text("quality")
-        group = group or release.text("releaseGroup")
-        release_size = release.number("size")
-        found.put("indexer", release.text("indexer"))
-    else:
-        release_size = None
+        found.put("indexer", release.label("indexer", "an indexer name"))
     found.put("quality", quality)
-    found.put("size", sum(sizes) if sizes else release_size)
+    found.put("size", sum(file_sizes) if file_sizes else release_size)
     found.put("release_group", group)
-    found.put("download_client", fields.text("downloadClient"))
+    found.put("download_client", fields.label("downloadClient", "a download client name"))
 
 
-def _replaced(found: _Found, fields: _Fields, kind: str) -> None:
+def _replaced(found: _Found, fields: Fields, kind: str) -> None:
     if kind != "upgrade":
         return  # elsewhere `deletedFiles` is a flag (MovieDelete, SeriesDelete, …), not a list
     replaced = []
     for old in fields.objects("deletedFiles") or []:
-        item = {"quality": old.text("quality"), "size": old.number("size"),
-                "path": old.text("path", strip=False)}
+        item = {"quality": old.label("quality", "a quality name"), "size": old.size("size"),
+                "path": old.path("path")}
         replaced.append({k: v for k, v in item.items() if v is not None})
     if replaced:
         found.media["replaced"] = replaced
@@ -259,13 +171,7 @@ def _replaced(found: _Found, fields: _Fields, kind: str) -> None:
 def _with_year(name: str | None, year: int | None) -> str:
     if not name:
         return ""
-    return f"{name} ({year})" if year and year > 0 else name
-
-
-def _year_of(date: str | None) -> int | None:
-    match = _YEAR.match(date or "")
-    year = int(match.group(1)) if match else 0
-    return year if year > 1 else None  # 0001-01-01 is .NET's "no date"
+    return f"{name} ({year})" if year else name
 
 
 # Radarr ------------------------------------------------------------------------------------------
@@ -274,19 +180,20 @@ RADARR_NEEDS_MOVIE = ("Grab", "Download", "Rename", "MovieDelete", "MovieFileDel
                       "ManualInteractionRequired")
 
 
-def _describe_radarr(fields: _Fields, event_type: str, kind: str) -> _Found:
+def _describe_radarr(fields: Fields, event_type: str, kind: str) -> _Found:
     found = _Found("movie")
     movie = fields.obj("movie", required=event_type in RADARR_NEEDS_MOVIE)
     if movie is not None:
-        year = movie.number("year")
-        found.title = _with_year(movie.text("title"), year)
-        found.put("year", year if year and year > 0 else None)
-        folder = movie.text("folderPath", strip=False) or movie.text("path", strip=False)
+        year = movie.year("year")
+        found.title = _with_year(movie.title("title"), year)
+        found.put("year", year)
+        folder, older = movie.path("folderPath"), movie.path("path")       # older senders say `path`
+        folder = folder or older
         if folder:
             found.paths.append(folder)
-        found.id("tmdb", movie.number("tmdbId"))
-        found.id("imdb", movie.text("imdbId"))
-        found.put("overview", movie.text("overview"))
+        found.id("tmdb", movie.db_id("tmdbId"))
+        found.id("imdb", movie.ident("imdbId", "an IMDb id"))
+        found.put("overview", movie.prose("overview"))
     movie_file = fields.obj("movieFile")
     _files(found, fields, [movie_file] if movie_file else [], fields.obj("release"))
     _replaced(found, fields, kind)
@@ -304,27 +211,28 @@ SONARR_NEEDS_SERIES = ("Grab", "Download", "Rename", "EpisodeFileDelete", "Serie
 SONARR_NEEDS_EPISODES = ("Grab", "Download", "EpisodeFileDelete")  # Sonarr's Rename sends none
 
 
-def _describe_sonarr(fields: _Fields, event_type: str, kind: str) -> _Found:
+def _describe_sonarr(fields: Fields, event_type: str, kind: str) -> _Found:
     series = fields.obj("series", required=event_type in SONARR_NEEDS_SERIES)
     listed = fields.objects("episodes", required=event_type in SONARR_NEEDS_EPISODES) or []
     episodes = []
     for episode in listed:
-        season, number = _episode_number(episode, "seasonNumber"), _episode_number(episode, "episodeNumber")
-        item: dict[str, Any] = {"season": season, "episode": number, "title": episode.text("title")}
+        item: dict[str, Any] = {"season": episode.season("seasonNumber", required=True),
+                                "episode": episode.episode("episodeNumber", required=True),
+                                "title": episode.title("title")}
         episodes.append({k: v for k, v in item.items() if v is not None})
     episodes.sort(key=lambda e: (e["season"], e["episode"]))
     found = _Found("episode" if episodes else "series")
     name = series_path = None
     if series is not None:
-        name = series.text("title")
-        year = series.number("year")
-        found.put("year", year if year and year > 0 else None)
-        series_path = series.text("path", strip=False)
-        found.id("tvdb", series.number("tvdbId"))
-        found.id("tmdb", series.number("tmdbId"))
-        found.id("imdb", series.text("imdbId"))
-        found.id("tvmaze", series.number("tvMazeId"))
-        found.put("overview", series.text("overview"))
+        name = series.title("title")
+        year = series.year("year")
+        found.put("year", year)
+        series_path = series.path("path")
+        found.id("tvdb", series.db_id("tvdbId"))
+        found.id("tmdb", series.db_id("tmdbId"))
+        found.id("imdb", series.ident("imdbId", "an IMDb id"))
+        found.id("tvmaze", series.db_id("tvMazeId"))
+        found.put("overview", series.prose("overview"))
         if not episodes:
             found.title = _with_year(name, year)
     if episodes:
@@ -334,20 +242,13 @@ def _describe_sonarr(fields: _Fields, event_type: str, kind: str) -> _Found:
             found.title += f" · {episodes[0]['title']}"
 
     files = [f for f in [fields.obj("episodeFile")] if f] + (fields.objects("episodeFiles") or [])
+    relative = [f.relative_path("relativePath") for f in files]
     if series_path:
-        folders = [_season_folder(series_path, f.text("relativePath", strip=False)) for f in files]
+        folders = [_season_folder(series_path, r) for r in relative]
         found.paths = [folder or series_path for folder in folders] or [series_path]
     _files(found, fields, files, fields.obj("release"))
     _replaced(found, fields, kind)
     return found
-
-
-def _episode_number(episode: _Fields, key: str) -> int:
-    number = episode.number(key)
-    if number is None:
-        raise BadPayload(f"field {episode.name(key)!r}: expected a whole number, got "
-                         f"{'null' if key in episode.data else 'nothing (the field is missing)'}")
-    return number
 
 
 def _episode_code(episodes: list[dict[str, Any]]) -> str:
@@ -370,7 +271,8 @@ def _season_folder(series_path: str, relative: str | None) -> str | None:
     if not folder:
         return None
     sep = "\\" if "\\" in series_path and "/" not in series_path else "/"
-    return series_path.rstrip("/\\") + sep + folder
+    joined = series_path.rstrip("/\\") + sep + folder
+    return normal_path(joined) or joined     # both parts are checked: absolute, never climbing
 
 
 def parse_sonarr(body: Mapping[str, Any], source: str, source_type: str, raw: str) -> Event:
@@ -378,16 +280,16 @@ def parse_sonarr(body: Mapping[str, Any], source: str, source_type: str, raw: st
     return _parse("sonarr", "Sonarr", _describe_sonarr, body, source, source_type, raw)
 
 
-def _owner(found: _Found, owner: _Fields | None, role: str, id_name: str, id_key: str) -> str | None:
+def _owner(found: _Found, owner: Fields | None, role: str, id_name: str, id_key: str) -> str | None:
     """Lidarr's artist, Readarr's author: its name, its folder (what changed on disk) and its id."""
     if owner is None:
         return None
-    name = owner.text("name")
+    name = owner.title("name")
     found.put(role, name)
-    folder = owner.text("path", strip=False)
+    folder = owner.path("path")
     if folder:
         found.paths.append(folder)
-    found.id(id_name, owner.text(id_key))
+    found.id(id_name, owner.ident(id_key))
     return name
 
 
@@ -397,18 +299,18 @@ LIDARR_NEEDS_ARTIST = ("Grab", "Download", "AlbumDownload", "Rename", "Retag", "
                        "ArtistDelete", "AlbumDelete", "TrackFileDelete")
 
 
-def _describe_lidarr(fields: _Fields, event_type: str, kind: str) -> _Found:
+def _describe_lidarr(fields: Fields, event_type: str, kind: str) -> _Found:
     found = _Found("music")
     artist_name = _owner(found, fields.obj("artist", required=event_type in LIDARR_NEEDS_ARTIST), "artist",
                          "musicbrainz", "mbId")
     album = fields.first("album", "albums")
     album_title = None
     if album is not None:
-        album_title = album.text("title")
-        year = _year_of(album.text("releaseDate"))
+        album_title = album.title("title")
+        year = album.date_year("releaseDate")
         found.put("album", album_title)
         found.put("year", year)
-        found.id("musicbrainz_album", album.text("mbId"))
+        found.id("musicbrainz_album", album.ident("mbId"))
         album_title = _with_year(album_title, year)
     found.title = " · ".join(part for part in (artist_name, album_title) if part)
     _files(found, fields, fields.each("trackFile", "trackFiles"), fields.obj("release"))
@@ -427,21 +329,21 @@ READARR_NEEDS_AUTHOR = ("Grab", "Download", "Rename", "Retag", "AuthorAdded", "A
                         "BookDelete", "BookFileDelete")
 
 
-def _describe_readarr(fields: _Fields, event_type: str, kind: str) -> _Found:
+def _describe_readarr(fields: Fields, event_type: str, kind: str) -> _Found:
     found = _Found("book")
     author_name = _owner(found, fields.obj("author", required=event_type in READARR_NEEDS_AUTHOR), "author",
                          "goodreads", "goodreadsId")
     book = fields.first("book", "books")
     book_title = None
     if book is not None:
-        book_title = book.text("title")
+        book_title = book.title("title")
         found.put("book", book_title)
-        found.put("year", _year_of(book.text("releaseDate")))
-        found.id("goodreads_book", book.text("goodreadsId"))
+        found.put("year", book.date_year("releaseDate"))
+        found.id("goodreads_book", book.ident("goodreadsId"))
         edition = book.obj("edition")
         if edition is not None:
-            found.id("isbn13", edition.text("isbn13"))
-            found.id("asin", edition.text("asin"))
+            found.id("isbn13", edition.ident("isbn13", "an ISBN"))
+            found.id("asin", edition.ident("asin", "an ASIN"))
     found.title = " · ".join(part for part in (author_name, book_title) if part)
     _files(found, fields, fields.each("bookFile", "bookFiles"), fields.obj("release"))
     _replaced(found, fields, kind)

@@ -5,23 +5,22 @@ Body: {"event_type"?: "run.updated", "run_id": "…", "status": "<run status>", 
 …]}. ComfyDeploy's statuses are not-started, queued, started, running, uploading, success, failed,
 timeout and cancelled; they become a run status (design §11 "Runs": success is `completed`) and a
 kind: `run.completed` for success, `run.failed` for failed, timeout and cancelled (the final
-statuses that fan out), `run.<status>` for the intermediate ones. Every value read is type-checked,
-and a wrong one raises BadPayload naming the field ("field 'progress': expected a number from 0 to
-1, got a string").
+statuses that fan out), `run.<status>` for the intermediate ones. Every value read goes through the
+field vocabulary (`sources.fields`), and a wrong one raises BadPayload naming the field ("field
+'progress': expected a number from 0 to 1, got 45"); `outputs` are kept as sent, but every number
+in them must be finite, so that the run can always be shown and called back as JSON.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from notifyd.errors import BadPayload
 from notifyd.model import Event
-from notifyd.sources.shape import json_type
+from notifyd.sources.fields import URL_MAX, Fields
 
 EVENT_TYPE = "run.updated"
-RUN_ID_MAX = 200
+OUTPUT_URLS_MAX = 10            # 10 × URL_MAX stays well inside templates.MAX_OUTPUT
 # ComfyDeploy's status → the run status (design §11 "Runs")
 STATUSES = {
     "not-started": "queued",
@@ -42,88 +41,20 @@ KINDS = {"completed": "run.completed", "failed": "run.failed", "timeout": "run.f
          "cancelled": "run.failed"}
 LEVELS = {"completed": "success", "failed": "failure", "timeout": "failure", "cancelled": "warning"}
 ERRORS = {"timeout": "the run timed out", "cancelled": "the run was cancelled"}
-PROGRESS_SLACK = 0.01  # a progress this far outside 0..1 is rounding, and is clamped
-
-
-class _Fields:
-    """A JSON object whose values are read with type checks; errors name the field."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self.data = data
-
-    def _got(self, key: str) -> str:
-        if key not in self.data:
-            return "nothing (the field is missing)"
-        return _describe(self.data[key])
-
-    def run_id(self, key: str) -> str:
-        value = self.data.get(key)
-        if not isinstance(value, str) or not value.strip() or len(value) > RUN_ID_MAX:
-            got = (f"a string of {len(value)} characters" if isinstance(value, str) and value.strip()
-                   else self._got(key))
-            raise BadPayload(f"field {key!r}: expected a non-empty string of at most {RUN_ID_MAX} "
-                             f"characters, got {got}")
-        return value
-
-    def status(self, key: str) -> str:
-        value = self.data.get(key)
-        status = STATUSES.get(value.strip().lower()) if isinstance(value, str) else None
-        if status is None:
-            raise BadPayload(f"field {key!r}: expected one of {', '.join(ACCEPTED)}, got {self._got(key)}")
-        return status
-
-    def event_type(self, key: str) -> None:
-        value = self.data.get(key)
-        if value is None:
-            return  # absent or null: ComfyDeploy's older bodies do not say
-        if not isinstance(value, str) or value.strip() != EVENT_TYPE:
-            raise BadPayload(f"field {key!r}: expected \"{EVENT_TYPE}\" (the only event this source "
-                             f"takes), got {self._got(key)}")
-
-    def text(self, key: str) -> str | None:
-        """A string, or None when absent, null or blank."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise BadPayload(f"field {key!r}: expected a string or null, got {self._got(key)}")
-        return value.strip() or None
-
-    def fraction(self, key: str) -> float | None:
-        """A number from 0 to 1 (clamped when just outside), or None when absent or null."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        what = "a number from 0 to 1"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadPayload(f"field {key!r}: expected {what}, got {self._got(key)}")
-        number = float(value)
-        if not (math.isfinite(number) and -PROGRESS_SLACK <= number <= 1 + PROGRESS_SLACK):
-            raise BadPayload(f"field {key!r}: expected {what}, got {value!r}")
-        return min(max(number, 0.0), 1.0)
-
-    def objects(self, key: str) -> list[Any]:
-        """An array of objects, kept as given; [] when absent or null."""
-        value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise BadPayload(f"field {key!r}: expected an array of objects, got {self._got(key)}")
-        for i, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise BadPayload(f"field '{key}[{i}]': expected an object, got {_describe(item)}")
-        return list(value)
+PROGRESS_TOLERANCE = 0.01  # a progress this far outside 0..1 is rounding, and is clamped
 
 
 def parse_comfydeploy(body: Mapping[str, Any], source: str, source_type: str, raw: str) -> Event:
     """Build an Event from a ComfyDeploy `run.updated` body, or raise BadPayload naming the field."""
-    fields = _Fields(body)
-    fields.event_type("event_type")
-    run_id = fields.run_id("run_id")
-    status = fields.status("status")
-    progress = fields.fraction("progress")
-    live_status = fields.text("live_status")
-    outputs = fields.objects("outputs")
+    fields = Fields(body)
+    fields.choice("event_type", {EVENT_TYPE: EVENT_TYPE},
+                  f"\"{EVENT_TYPE}\" (the only event this source takes)")   # absent or null: older bodies
+    run_id = fields.run_id("run_id", required=True)
+    status = fields.choice("status", STATUSES, f"one of {', '.join(ACCEPTED)}", fold_case=True, required=True)
+    assert run_id is not None and status is not None
+    progress = fields.fraction("progress", PROGRESS_TOLERANCE)
+    live_status = fields.prose("live_status")
+    outputs = fields.json_objects("outputs")
 
     media: dict[str, Any] = {"run_id": run_id, "status": status, "final": status in FINAL}
     if progress is not None:
@@ -142,7 +73,8 @@ def parse_comfydeploy(body: Mapping[str, Any], source: str, source_type: str, ra
 
 
 def _output_urls(outputs: list[Mapping[str, Any]]) -> list[str]:
-    """Every string under a key named "url" inside outputs[].data: depth first, in order, once each."""
+    """Every string under a key named "url" inside outputs[].data: depth first, in order, once each;
+    the first OUTPUT_URLS_MAX of at most URL_MAX characters (the ones a notification lists)."""
     urls: dict[str, None] = {}
     for output in outputs:
         stack: list[Any] = [output.get("data")]
@@ -159,7 +91,10 @@ def _output_urls(outputs: list[Mapping[str, Any]]) -> list[str]:
             elif isinstance(value, list):
                 children = list(value)
             elif isinstance(value, _Url):
-                urls.setdefault(value.url, None)
+                if len(value.url) <= URL_MAX:
+                    urls.setdefault(value.url, None)
+                    if len(urls) == OUTPUT_URLS_MAX:
+                        return list(urls)
             stack.extend(reversed(children))
     return list(urls)
 
@@ -171,9 +106,3 @@ class _Url:
 
     def __init__(self, url: str) -> None:
         self.url = url
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 40 else repr(value[:40] + "…")
-    return json_type(value)

@@ -1,0 +1,35 @@
+"""JSON out, always strict: whatever notifyd serves, stores or sends parses in every JSON reader.
+
+Bodies are refused at decode time when a number would overflow to infinity, but rows stored by
+older versions may still hold NaN or an infinity, and a lone surrogate can come from a string
+that was cut. `json_safe` turns those into null and U+FFFD; `dumps` serialises with allow_nan off,
+so a value that slipped past both is an error here rather than invalid JSON at a receiver."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")     # in a str, any surrogate is an unpaired one
+
+
+def json_safe(value: Any) -> Any:
+    """A decoded JSON value that always serialises as strict JSON: NaN and infinities become null,
+    unpaired surrogates U+FFFD."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {json_safe(k) if isinstance(k, str) else k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """`json.dumps` of `json_safe(value)`, never writing NaN or Infinity."""
+    return json.dumps(json_safe(value), allow_nan=False, **kwargs)
