@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from notifyd import strict_json
 from notifyd.errors import NotFound
 from notifyd.model import (
     FINISHED_JOB_STATES,
@@ -84,9 +85,9 @@ def run_from_row(row: Sequence[Any]) -> Run:
 def run_values(run: Run) -> tuple[Any, ...]:
     """A run's fields in RUN_COLUMNS order, encoded for storage."""
     return (run.id, str(run.status), run.created_at, run.updated_at, run.name, run.progress, run.live_status,
-            json.dumps(list(run.notify)), json.dumps(dict(run.context)), run.callback_url, run.cost_amount,
-            run.cost_unit, json.dumps(list(run.outputs)), run.error, int(run.registered), run.source,
-            run.started_at, run.finished_at, run.final_event_id)
+            strict_json.dumps(list(run.notify)), strict_json.dumps(dict(run.context)), run.callback_url,
+            run.cost_amount, run.cost_unit, strict_json.dumps(list(run.outputs)), run.error, int(run.registered),
+            run.source, run.started_at, run.finished_at, run.final_event_id)
 
 
 def _newest(select: str, equal: Mapping[str, Any], where: Sequence[str] = ()) -> tuple[str, list[Any]]:
@@ -137,13 +138,13 @@ class SqlTx(Tx):
         event_id: int = self.conn.execute(
             "INSERT INTO events (source, source_type, kind, title, body, paths, media, payload, dedupe_key, "
             "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (event.source, event.source_type, event.kind, event.title, event.body, json.dumps(list(event.paths)),
-             json.dumps(dict(event.media)), event.payload, dedupe_key, now)).fetchone()[0]
+            (event.source, event.source_type, event.kind, event.title, event.body, strict_json.dumps(list(event.paths)),
+             strict_json.dumps(dict(event.media)), event.payload, dedupe_key, now)).fetchone()[0]
         return event_id
 
     def update_event(self, event_id: int, *, title: str, media: Mapping[str, object]) -> None:
         self.conn.execute("UPDATE events SET title = ?, media = ? WHERE id = ?",
-                          (title, json.dumps(dict(media)), event_id))
+                          (title, strict_json.dumps(dict(media)), event_id))
 
     def load_event(self, event_id: int) -> StoredEvent:
         row = self.conn.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
@@ -172,7 +173,7 @@ class SqlTx(Tx):
                 "INSERT INTO jobs (event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
                 "unique_key, created_at, payload) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?) RETURNING id",
                 (event_id, spec.service, str(spec.kind), spec.priority, max_attempts, now + spec.delay,
-                 spec.unique_key, now, json.dumps(dict(spec.payload)) if spec.payload else "{}")).fetchone()[0]
+                 spec.unique_key, now, strict_json.dumps(dict(spec.payload)) if spec.payload else "{}")).fetchone()[0]
             created.append(Enqueued(job_id, spec.service))
             added = True
         if added:
