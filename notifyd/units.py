@@ -1,9 +1,11 @@
-"""Durations ("30s", "2h", "1h30m", "30d") and sizes ("1MiB", "512KB") as users write them."""
+"""Durations ("30s", "2h", "1h30m", "30d") and sizes ("1MiB", "512KB") as users write them, and sizes as
+people read them (29.3 GiB)."""
 
 from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -69,3 +71,15 @@ def format_duration(seconds: float) -> str:
         if len(parts) == 2:
             break
     return "".join(parts) or "0s"
+
+
+def filesize(value: Any) -> str:
+    """Bytes as people read them: 29.3 GiB, 512 MiB; empty for nothing."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 2**63:
+        return ""
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit in ("B", "KiB") else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""

@@ -1,4 +1,5 @@
-"""Message templates: defaults per kind, the generic fallback, overrides, and the sandbox."""
+"""Message templates: defaults per kind, the generic fallback, overrides and the sandbox's refusals
+(the limits themselves: test_template_sandbox.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ from dataclasses import replace
 
 import pytest
 
-from notifyd.config import parse_config
+from notifyd.config import parse_config, parse_config_text
 from notifyd.errors import ConfigError
 from notifyd.messages import Message
 from notifyd.model import Event
-from notifyd.templates import SAMPLE, TemplateProblem, check_template, filesize, render
+from notifyd.templates import (
+    SAMPLE,
+    TemplateProblem,
+    check_template,
+    filesize,
+    render,
+)
 
 
 def event(**fields) -> Event:
@@ -80,8 +87,6 @@ def test_the_sandbox_refuses_what_a_template_must_not_do(source):
 
 def test_a_broken_template_is_a_config_error_at_load_naming_the_key():
     text = '[services.d]\ntype = "apprise"\nurl = "json://127.0.0.1:9/x"\n[services.d.templates.download]\ntitle = "{{ title"\n'
-    from notifyd.config import parse_config_text
-
     with pytest.raises(ConfigError) as caught:
         parse_config_text(text, None)
     assert "services.d.templates.download.title" in str(caught.value) and "syntax error" in str(caught.value)
@@ -115,3 +120,7 @@ def test_run_defaults():
     failed = Event(source="comfydeploy", source_type="comfydeploy", kind="run.failed", title="Portrait: failed",
                    media={"duration_s": 3.0, "error": "model file not found"})
     assert render(failed).body == "model file not found (after 3.0 s)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits: a template is bounded while it renders, and the error names the limit it passed.
