@@ -158,7 +158,8 @@ def serve(options: ServeOptions) -> int:
         writer = IngestWriter(store, holder, on_commit=pool.notify).start()
         schedule_retention(store, delay=RETENTION_FIRST_AFTER, now=time.time())
         app = create_app(ListenerDeps(config=holder, writer=writer, store=store,
-                                      config_state=lambda: holder.state, metrics=metrics))
+                                      config_state=lambda: holder.state, metrics=metrics,
+                                      reload_config=holder.reload))
         # Header and body deadlines and the connection budget live in the protocol and are fixed at
         # start (a reload leaves them). No websockets: an upgraded connection would escape the budget.
         # uvicorn annotates timeout_keep_alive as int but only hands it to call_later: "500ms" works.

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from notifyd import __version__
 from notifyd.auth import presented_tokens, token_matches
@@ -67,6 +67,7 @@ class ListenerDeps:
     clock: Callable[[], float] = time.time
     metrics: Metrics | None = None
     auth_limiter: AuthLimiter | None = None     # None: one of its own, logging to the listener's log
+    reload_config: Callable[[], object] = lambda: None      # apply an edit the status page made, now
 
 
 def error_response(status: int, code: str, detail: str) -> JSONResponse:
@@ -350,7 +351,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "an unexpected error; see the daemon's log")
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/webhooks/{source}", receive_webhook, methods=["POST"]),
         Route("/events/{event_id}", get_event, methods=["GET"]),
         Route("/runs", register_run, methods=["POST"]),
@@ -358,6 +359,11 @@ def create_app(deps: ListenerDeps) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    if deps.config().server.ui:      # fixed at start, like the listening address
+        from notifyd.ui import UiDeps, ui_routes
+
+        routes += ui_routes(UiDeps(config=deps.config, store=deps.store, config_state=deps.config_state,
+                                   limiter=limiter, reload_config=deps.reload_config, clock=deps.clock))
     app = Starlette(routes=routes, exception_handlers={
         WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable, RunConflict: conflict,
         ClientDisconnect: client_gone, HTTPException: http_error, NotifydError: internal_error,

@@ -65,7 +65,7 @@ def masked(cfg: Config) -> dict[str, Any]:
                               "body_timeout": format_duration(cfg.server.body_timeout),
                               "idle_timeout": format_duration(cfg.server.idle_timeout),
                               "max_connections": cfg.server.max_connections,
-                              "auth_failures": cfg.server.auth_failures}
+                              "auth_failures": cfg.server.auth_failures, "ui": cfg.server.ui}
     if cfg.server.token:
         server["token"] = "***"
     data: dict[str, Any] = {

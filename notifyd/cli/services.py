@@ -43,22 +43,22 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
 @app.command()
 def enable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
     """Enable a service (edits the config file in place; a running daemon follows within seconds)."""
-    from notifyd.config_edit import set_service_enabled
+    from notifyd.operations import enable_service
 
     with cli_errors():
-        set_service_enabled(_config_file(config), name, True)
+        path = _config_file(config)
         with open_store(config) as (_, store):
-            cleared = store.enable_service(name)      # a receiver's 410 had switched it off
+            cleared = enable_service(path, store, name)   # and clear a receiver's 410 switch-off
     say(f"service {name} enabled" + (" (its 410 Gone switch-off is cleared)" if cleared else ""))
 
 
 @app.command()
 def disable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
     """Disable a service: no new jobs for it, and its queued jobs end as skipped."""
-    from notifyd.config_edit import set_service_enabled
+    from notifyd.operations import disable_service
 
     with cli_errors():
-        set_service_enabled(_config_file(config), name, False)
+        disable_service(_config_file(config), name)
     say(f"service {name} disabled")
 
 

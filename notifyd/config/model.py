@@ -33,6 +33,7 @@ class ServerConfig:
     idle_timeout: float = 5.0           # a kept-alive connection with no new request is closed after this
     max_connections: int = 500          # open connections; past it new ones get 503 with Retry-After
     auth_failures: int = 20             # failed tokens per client address a minute before 429
+    ui: bool = True                     # the status page at /
 
     @property
     def listen(self) -> str:

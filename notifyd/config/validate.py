@@ -76,7 +76,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
 
     s = r.table(data.get("server", {}), "server",
                 ("listen", "token", "max_body", "dedupe_window", "protect_metrics", "node_id", "header_timeout",
-                 "body_timeout", "idle_timeout", "max_connections", "auth_failures"))
+                 "body_timeout", "idle_timeout", "max_connections", "auth_failures", "ui"))
     host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
     server = ServerConfig(
         host=host, port=port,
@@ -90,6 +90,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         idle_timeout=r.get(s, "server", "idle_timeout", _timeout, 5.0),
         max_connections=r.get(s, "server", "max_connections", _int_range(8, 100_000), 500),
         auth_failures=r.get(s, "server", "auth_failures", _int_range(1, 100_000), 20),
+        ui=r.get(s, "server", "ui", _bool, True),
     )
 
     st = r.table(data.get("store", {}), "store", ("path", "url", "synchronous", "keep_succeeded", "keep_dead"))

@@ -1,0 +1,188 @@
+"""The status page's reads: overview, events, one event with its attempt logs, jobs, services and
+runs, rendered on the server from the same views the CLI's --json prints, and the gate every page
+and action passes (session cookie, login, CSRF)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from notifyd import __version__
+from notifyd.auth_limit import AuthLimiter
+from notifyd.channels import describe_target
+from notifyd.config import Config
+from notifyd.config_reload import ConfigState
+from notifyd.errors import NotFound
+from notifyd.model import JobState
+from notifyd.store import Store
+from notifyd.ui.session import COOKIE, MAX_AGE, Session, Sessions
+from notifyd.units import format_duration
+from notifyd.views import list_events, list_jobs, list_runs, show_event, show_job, stats
+
+HERE = Path(__file__).parent
+LIVE_HEADER = "x-notifyd-live"        # live.js asks for the page's <main> only
+PAGE_SIZE = 50
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class UiDeps:
+    """What the status page needs, passed in by the listener."""
+
+    config: Callable[[], Config]
+    store: Store
+    config_state: Callable[[], ConfigState]
+    limiter: AuthLimiter
+    reload_config: Callable[[], object] = lambda: None
+    clock: Callable[[], float] = time.time
+    _sessions: dict[str | None, Sessions] = field(default_factory=dict)
+
+    def sessions(self) -> Sessions:
+        """The session keeper for the current token (a changed token starts a new one)."""
+        token = self.config().server.token
+        if token not in self._sessions:
+            self._sessions.clear()
+            self._sessions[token] = Sessions(token)
+        return self._sessions[token]
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["ago"] = _ago
+    env.filters["duration"] = lambda s: format_duration(s) if isinstance(s, (int, float)) else "—"
+    return env
+
+
+def _ago(stamp: str | None) -> str:
+    return (stamp or "—").replace("T", " ").removesuffix("Z")
+
+
+TEMPLATES = _environment()
+
+
+def page(request: Request, session: Session, name: str, *, status: int = 200, **context: Any) -> Response:
+    """A page, or only its <main> for live.js; with the session's CSRF token for its forms."""
+    live = request.headers.get(LIVE_HEADER) == "1"
+    config = context.pop("config")
+    body = TEMPLATES.get_template(name).render(
+        layout="partial.html" if live else "base.html", csrf=session.csrf, path=request.url.path,
+        query=request.url.query, login=bool(config.server.token), version=__version__,
+        message=request.query_params.get("msg", "")[:300], **context)
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def with_cookie(response: Response, request: Request, value: str) -> Response:
+    response.set_cookie(COOKIE, value, max_age=MAX_AGE, path="/", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """A path on this site to go back to (never another host: no scheme, no //)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    return parts.path + (f"?{parts.query}" if parts.query else "") if not parts.netloc else default
+
+
+Handler = Callable[[Request, Session, Config], Awaitable[Response]]
+
+
+def gated(deps: UiDeps, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A page handler behind the gate: with a token, a logged-in session or the login form; with
+    none, any session (one is made, for the CSRF token its forms need)."""
+
+    async def endpoint(request: Request) -> Response:
+        config = deps.config()
+        sessions = deps.sessions()
+        session = sessions.read(request.cookies.get(COOKIE))
+        if config.server.token and (session is None or not session.authenticated):
+            if request.headers.get(LIVE_HEADER) == "1":
+                return Response(status_code=401)
+            return RedirectResponse(f"/ui/login?next={quote(local_path(str(request.url.path)))}", status_code=303)
+        fresh = None
+        if session is None:
+            session, fresh = sessions.new(authenticated=False)
+        response = await handler(request, session, config)
+        return with_cookie(response, request, fresh) if fresh else response
+
+    return endpoint
+
+
+def routes_of(deps: UiDeps) -> dict[str, Handler]:
+    """The pages, by path."""
+
+    async def overview(request: Request, session: Session, config: Config) -> Response:
+        numbers = await run_in_threadpool(stats, deps.store, deps.clock())
+        state = deps.config_state()
+        return page(request, session, "overview.html", config=config, title="Overview", stats=numbers,
+                    config_state=state, engine=deps.store.engine, node=deps.store.node_id,
+                    location=deps.store.location if deps.store.engine == "sqlite" else None,
+                    config_path=str(config.path) if config.path else None)
+
+    async def events(request: Request, session: Session, config: Config) -> Response:
+        rows = await run_in_threadpool(list_events, deps.store, None, None, PAGE_SIZE)
+        return page(request, session, "events.html", config=config, title="Events", events=rows)
+
+    async def event(request: Request, session: Session, config: Config) -> Response:
+        raw = request.path_params["event_id"]
+        if not raw.isdigit() or len(raw) > 18:
+            raise NotFound(f"no event {raw[:40]!r}")
+
+        def load() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            view = show_event(deps.store, int(raw))
+            return view, [show_job(deps.store, j["id"]) for j in view["jobs"]]
+
+        view, jobs = await run_in_threadpool(load)
+        return page(request, session, "event.html", config=config, title=f"Event {view['id']}", event=view,
+                    jobs=jobs)
+
+    async def jobs(request: Request, session: Session, config: Config) -> Response:
+        state = request.query_params.get("state") or None
+        service = request.query_params.get("service") or None
+        if state is not None and state not in set(JobState):
+            state = None
+        rows = await run_in_threadpool(list_jobs, deps.store, state, service, PAGE_SIZE)
+        dead = await run_in_threadpool(deps.store.queue_depth, deps.clock())
+        return page(request, session, "jobs.html", config=config, title="Jobs", jobs=rows, state=state or "",
+                    service=service or "", states=[str(s) for s in JobState], services=sorted(config.services),
+                    dead=dead.dead)
+
+    async def services(request: Request, session: Session, config: Config) -> Response:
+        def gone() -> set[str]:
+            return {name for name in config.services if deps.store.service_disabled(name)}
+
+        switched_off = await run_in_threadpool(gone)
+        rows = [{"name": s.name, "type": s.type, "target": describe_target(s), "enabled": s.enabled,
+                 "gone": s.name in switched_off,
+                 "events": ", ".join(s.events) if s.events is not None else "all but test"}
+                for s in config.services.values()]
+        return page(request, session, "services.html", config=config, title="Services", services=rows,
+                    editable=config.path is not None)
+
+    async def runs(request: Request, session: Session, config: Config) -> Response:
+        rows = await run_in_threadpool(list_runs, deps.store, PAGE_SIZE)
+        for row in rows:
+            row.pop("callback_url", None)          # it may carry the receiver's own token
+        return page(request, session, "runs.html", config=config, title="Runs", runs=rows)
+
+    return {"/": overview, "/ui/events": events, "/ui/events/{event_id}": event, "/ui/jobs": jobs,
+            "/ui/services": services, "/ui/runs": runs}
+
+
