@@ -1,14 +1,20 @@
 """Failed-token limiting per client address: after `limit` failures within a minute the address gets
-429 until that minute is over, and its failures are logged once per minute instead of once each.
+429 until that minute is over, and its failures are logged at most once a minute instead of once each.
 
 The window is fixed (it starts at an address's first failure), so a client that keeps guessing is
-refused for the rest of every minute in which it used up its allowance. Only failures count: a
-sender with the right token never notices the limiter. Memory is bounded by `max_clients`; when a
-flood of addresses passes it, the oldest windows are forgotten first.
+refused for the rest of every minute in which it used up its allowance — whatever it presents,
+the right token included, so a guess is never confirmed inside the window. A request that offers
+several tokens (a header and ?token=, say) counts one failure per wrong token. IPv6 clients are
+counted per /64, the block one host usually holds. Memory is bounded by `max_clients`; when a
+flood of addresses passes it, the oldest are forgotten first.
+
+Behind a reverse proxy every request comes from the proxy's address, so one guesser there makes
+every sender wait: put the limit on the proxy, or raise `server.auth_failures`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import threading
@@ -19,79 +25,102 @@ from notifyd.errors import TooManyFailures
 
 WINDOW = 60.0
 MAX_CLIENTS = 10_000
+FLUSH_EVERY = 10.0
 
 
 @dataclass
-class _Window:
-    started: float
-    failures: int = 0
-    refused: int = 0          # requests answered 429 in this window
-    logged: bool = False      # the window's first failure has been logged
+class _Client:
+    window_started: float
+    failures: int = 0             # in the current window, against the limit
+    last_logged: float | None = None
+    unlogged_failures: int = 0    # since the last log line
+    unlogged_refused: int = 0     # requests answered 429 since the last log line
 
 
 class AuthLimiter:
-    """Counts failed tokens per client address; one instance per listener, shared by its handlers."""
+    """Counts failed tokens per client address; one per listener, shared by the API and the status page."""
 
     def __init__(self, *, log: logging.Logger, window: float = WINDOW, max_clients: int = MAX_CLIENTS) -> None:
         self._log = log
         self._window = window
         self._max_clients = max_clients
-        self._clients: OrderedDict[str, _Window] = OrderedDict()
+        self._clients: OrderedDict[str, _Client] = OrderedDict()
         self._lock = threading.Lock()
+        self._flushed: float | None = None
 
     def check(self, client: str, now: float, *, limit: int) -> None:
         """Raise TooManyFailures when `client` has used up its failures for the current window."""
+        self._maybe_flush(now)
         with self._lock:
-            window = self._current(client, now)
-            if window is None or window.failures < limit:
+            state = self._clients.get(client)
+            if state is None or now - state.window_started >= self._window or state.failures < limit:
                 return
-            window.refused += 1
-            retry_after = max(1, math.ceil(window.started + self._window - now))
+            state.unlogged_refused += 1
+            retry_after = max(1, math.ceil(state.window_started + self._window - now))
         raise TooManyFailures(f"too many failed tokens from {client}; try again in {retry_after} s",
                               retry_after=retry_after)
 
-    def failed(self, client: str, now: float, reason: str) -> None:
-        """Count one failed token from `client`; logs the first of each window, summarises the rest."""
+    def failed(self, client: str, now: float, reason: str, *, count: int = 1) -> None:
+        """Count `count` failed tokens from `client`; logs a line if none was logged for it this minute."""
         with self._lock:
-            window = self._current(client, now)
-            if window is None:
-                window = self._clients[client] = _Window(started=now)
-                self._forget_oldest()
-            window.failures += 1
-            first = not window.logged
-            window.logged = True
-        if first:
-            self._log.info("refused a token from %s: %s (more failures from it within %d s are counted, "
-                           "not logged)", client, reason, int(self._window))
+            state = self._clients.get(client)
+            if state is None:
+                state = self._clients[client] = _Client(window_started=now)
+                while len(self._clients) > self._max_clients:
+                    self._clients.popitem(last=False)
+            if now - state.window_started >= self._window:
+                state.window_started, state.failures = now, 0
+            state.failures += count
+            if state.last_logged is not None and now - state.last_logged < self._window:
+                state.unlogged_failures += count
+                return
+            line = self._line(client, state, f"refused a token from {client}: {reason}", extra=count - 1)
+            state.last_logged = now
+        self._log.info("%s", line)
+
+    def _maybe_flush(self, now: float) -> None:
+        if self._flushed is not None and now - self._flushed < FLUSH_EVERY:
+            return
+        self._flushed = now
+        self.flush(now)
 
     def flush(self, now: float) -> None:
-        """Log and forget every window that has ended; the listener calls this now and then."""
+        """Log what each client did since its last line (once that line is a minute old), and forget
+        clients with nothing left to count or say."""
+        lines = []
         with self._lock:
-            ended = [(client, w) for client, w in self._clients.items() if now - w.started >= self._window]
-            for client, _ in ended:
-                del self._clients[client]
-        for client, window in ended:
-            self._summarise(client, window)
+            for client, state in list(self._clients.items()):
+                if state.last_logged is not None and now - state.last_logged < self._window:
+                    continue
+                if state.unlogged_failures or state.unlogged_refused:
+                    lines.append(self._line(client, state, f"failed tokens from {client}"))
+                    state.last_logged = now
+                elif now - state.window_started >= self._window:
+                    del self._clients[client]
+        for line in lines:
+            self._log.info("%s", line)
 
-    def _current(self, client: str, now: float) -> _Window | None:
-        """The window of `client` that still runs at `now` (an ended one is summarised and dropped)."""
-        window = self._clients.get(client)
-        if window is not None and now - window.started >= self._window:
-            del self._clients[client]
-            self._summarise(client, window)
-            return None
-        return window
-
-    def _summarise(self, client: str, window: _Window) -> None:
-        if window.failures > 1 or window.refused:
-            self._log.info("%d failed token(s) from %s within %d s; %d request(s) refused with 429",
-                           window.failures, client, int(self._window), window.refused)
-
-    def _forget_oldest(self) -> None:
-        while len(self._clients) > self._max_clients:
-            self._clients.popitem(last=False)
+    @staticmethod
+    def _line(client: str, state: _Client, head: str, *, extra: int = 0) -> str:
+        """`head`, with what was counted since the last line; resets those counts."""
+        more = state.unlogged_failures + extra
+        refused = state.unlogged_refused
+        state.unlogged_failures = state.unlogged_refused = 0
+        if not more and not refused:
+            return f"{head} (further failures from it within a minute are counted, not logged)"
+        return f"{head} ({more} more failed token(s) and {refused} request(s) refused with 429 since the last line)"
 
 
 def client_address(scope_client: tuple[str, int] | None) -> str:
-    """The address a limit applies to: the peer's IP (behind a proxy, the proxy's)."""
-    return scope_client[0] if scope_client else "unknown"
+    """The address a limit applies to: the peer's IPv4 address, or its IPv6 /64 (behind a proxy,
+    the proxy's)."""
+    if not scope_client:
+        return "unknown"
+    host = scope_client[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else host

@@ -1,7 +1,7 @@
 """Ingest: an Event becomes an events row and its jobs in one transaction, or nothing at all.
 
 `record_event` is the transaction's body; what it stores is always deliverable: the title and
-body are cut to what a notification carries (sources.fields TITLE_MAX, TEXT_MAX), and the media
+body are cut to what a notification carries (notifyd.fields TITLE_MAX, TEXT_MAX), and the media
 must serialise as strict JSON. `IngestWriter` is the listener's single writer thread:
 requests waiting together are committed together (one fsync for many webhooks), and each caller
 learns its own result only after that commit.
@@ -22,10 +22,10 @@ from typing import Any
 from notifyd.config import Config
 from notifyd.errors import BadPayload, NotifydError, StoreUnavailable
 from notifyd.fanout import plan_jobs
+from notifyd.fields import TEXT_MAX, TITLE_MAX, clip
 from notifyd.model import Enqueued, Event
 from notifyd.runs import apply_status, link_final_event
 from notifyd.sources import tracks_run
-from notifyd.sources.fields import TEXT_MAX, TITLE_MAX, clip
 from notifyd.store import Store, Tx
 
 log = logging.getLogger("notifyd.ingest")

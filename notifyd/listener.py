@@ -79,7 +79,7 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     if content_type:
         media = content_type.split(";", 1)[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
-            raise UnsupportedMedia(f"expected Content-Type application/json, got {media!r}")
+            raise UnsupportedMedia(f"expected Content-Type application/json, got {media[:60]!r}")
         charset = _CHARSET.search(content_type)
         if charset and charset.group(1).lower() not in ("utf-8", "utf8"):
             raise UnsupportedMedia(f"expected a UTF-8 body, got charset={charset.group(1)[:40]!r}")
@@ -205,24 +205,26 @@ def check_token(expected: str | None, request: Request) -> None:
 def create_app(deps: ListenerDeps) -> Starlette:
     """The Starlette application serving design §3 (webhooks, events, health)."""
     limiter = deps.auth_limiter or AuthLimiter(log=log)
-    flushed = [deps.clock()]
 
     def authorize(expected: str | None, request: Request, check: Callable[[], None] | None = None) -> None:
         """check_token (then `check`, a signature) under the failed-token limit of the client's address."""
         if expected is None and check is None:
             return
         client, now = client_address(request.client), deps.clock()
-        if now - flushed[0] >= 10:
-            flushed[0] = now
-            limiter.flush(now)
         limiter.check(client, now, limit=deps.config().server.auth_failures)
         try:
             check_token(expected, request)
-            if check is not None:
-                check()
         except BadToken as exc:
-            limiter.failed(client, now, exc.detail)
+            # Each wrong token offered counts: a header and ?token= at once are two guesses.
+            offered = len(presented_tokens(request.headers, request.query_params))
+            limiter.failed(client, now, exc.detail, count=max(1, offered))
             raise
+        if check is not None:
+            try:
+                check()
+            except BadToken as exc:
+                limiter.failed(client, now, exc.detail)
+                raise
 
     async def receive_webhook(request: Request) -> JSONResponse:
         config = deps.config()
@@ -235,7 +237,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
         else:
             # Say which sources exist only to a caller who may post (named ones are private).
             authorize(config.server.token, request)
-            raise UnknownSource(f"no source {name!r} (built-in: {', '.join(sorted(SOURCE_TYPES))})")
+            raise UnknownSource(f"no source {name[:60]!r} (built-in: {', '.join(sorted(SOURCE_TYPES))})")
         authorize(token, request)
         raw = await read_body(request, config.server.max_body)
         if named is not None and named.secret:
@@ -305,7 +307,8 @@ def create_app(deps: ListenerDeps) -> Starlette:
                           "problems": problems, "engine": deps.store.engine},
                 "node": deps.store.node_id, "queue": queue,
                 "config": {"state": state.state, "error": state.error}}
-        return JSONResponse(body, status_code=200 if status == "ok" else 503)
+        # Design §3: 503 only when the store cannot be written; "degraded" still takes webhooks.
+        return JSONResponse(body, status_code=503 if status == "unavailable" else 200)
 
     async def metrics(request: Request) -> Response:
         config = deps.config()
@@ -318,7 +321,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
     async def webhook_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WebhookError)
         if not isinstance(exc, (BadToken, TooManyFailures)):   # the limiter logs those, once a minute
-            log.info("refused %s %s: %s %s", request.method, request.url.path, exc.status, exc.detail)
+            log.info("refused %s %s: %s %s", request.method, request.url.path[:200], exc.status, exc.detail)
         response = error_response(exc.status, exc.code, exc.detail)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -342,8 +345,8 @@ def create_app(deps: ListenerDeps) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         codes = {404: "not_found", 405: "method_not_allowed"}
-        detail = {404: f"no route for {request.url.path}",
-                  405: f"{request.method} is not allowed on {request.url.path}"}
+        shown = request.url.path if len(request.url.path) <= 200 else request.url.path[:200] + "…"
+        detail = {404: f"no route for {shown}", 405: f"{request.method[:20]} is not allowed on {shown}"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"),
                               detail.get(exc.status_code, str(exc.detail)))
 

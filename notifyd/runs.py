@@ -13,9 +13,9 @@ from typing import Any
 from notifyd.config import Config
 from notifyd.errors import BadPayload, NotifydError
 from notifyd.fanout import plan_jobs
+from notifyd.fields import SAFE_INTEGER, Fields, describe
 from notifyd.model import Event, Run
 from notifyd.run_state import UNIT_SECONDS, StatusUpdate, advance, describe_event, new_run, registered_media
-from notifyd.sources.fields import SAFE_INTEGER, Fields, describe
 from notifyd.store import Tx
 
 

@@ -43,7 +43,7 @@ log = logging.getLogger("notifyd.worker")
 POLL = 1.0          # how soon the idle poller sees a job another process (the CLI) queued
 IDLE_WAIT = 30.0    # the other idle workers sleep until told, or until a job is due
 RECORD_RETRIES = (0.5, 1.0, 2.0)   # waits before recording a refused outcome again, then the job is given back
-RECORD_WINDOW = 4.0     # …and never longer than this in all (each try may wait out a lock's busy timeout)
+RECORD_WINDOW = 4.0     # …no new try once this has passed (a try itself may wait out a lock's 5 s busy timeout)
 STORE_BACKOFF = (0.5, 1.0, 2.0, 4.0)   # the claim loop's and lease keeper's waits after store errors, then the last
 
 
@@ -294,8 +294,8 @@ class WorkerPool:
                 running = Counter(c.job.service for c in self._running.values())
             busy = [service for service, n in running.items() if n >= self.per_service]
             claim = self.store.claim(self.clock(), config.worker.lease, passed_over=busy)
+            self._outage.over()             # the store answered, with a job or without
             if claim is not None:
-                self._outage.over()
                 with self._running_lock:
                     self._running[claim.job.id] = claim
         return claim
@@ -306,7 +306,14 @@ class WorkerPool:
         with self._running_lock:
             pending = list(self._unreleased)
         for claim in pending:
-            released = self.store.release(claim)
+            try:
+                released = self.store.release(claim)
+            except StoreUnavailable:
+                raise                       # still down: the claim loop backs off and comes back
+            except Exception:               # anything else would stall every claim: its lease is the last resort
+                log.exception("job %d %s: cannot be given back; its lease will bring it back", claim.job.id,
+                              claim.job.service)
+                released = False
             self._outage.over()
             with self._running_lock:
                 self._unreleased.remove(claim)

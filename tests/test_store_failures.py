@@ -250,7 +250,7 @@ def test_health_degrades_when_the_database_file_cannot_take_the_log_that_grows(
         now[0] += 1
         answer = get_health(app)
         body = answer.json()
-        assert answer.status_code == 503 and body["status"] == "degraded"
+        assert answer.status_code == 200 and body["status"] == "degraded"
         assert body["store"]["writable"] is True
         [problem] = body["store"]["problems"]
         assert "notifyd.db-wal" in problem and "over its limit of 0.2 MiB" in problem

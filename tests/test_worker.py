@@ -362,6 +362,26 @@ def test_a_store_that_refuses_claims_is_retried_with_a_backoff_and_logged_once(
     assert any(r.getMessage().startswith("store available again") for r in caplog.records)
 
 
+def test_every_outage_is_logged_even_with_an_empty_queue(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(receiver.json_url)
+    outage = Outage(store, monkeypatch, "claim")
+    caplog.set_level(logging.INFO, logger="notifyd.worker")
+    pool = WorkerPool(store, lambda: config, threads=1, redact=Redactor()).start()
+    try:
+        for n in (1, 2):
+            outage.on = True
+            pool.notify()
+            wait_for(lambda n=n: sum(w.startswith("store unavailable") for w in worker_warnings(caplog)) == n,
+                     10, message=f"outage {n} logged")
+            outage.on = False
+            pool.notify()
+            wait_for(lambda n=n: sum(r.getMessage().startswith("store available again")
+                                     for r in caplog.records) == n, 10, message=f"the end of outage {n} logged")
+    finally:
+        pool.stop(grace=2)
+
+
 def test_an_outcome_whose_refusal_was_written_after_all_is_not_reported_lost(
         store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     config = make_config(receiver.json_url)

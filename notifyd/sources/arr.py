@@ -3,7 +3,7 @@
 All four send a PascalCase `eventType`, camelCase fields, `instanceName` and (mostly)
 `applicationUrl`; they differ in the media object: `movie` (folder `folderPath`), `series` +
 `episodes` (folder `path`, season folder in `episodeFile.relativePath`), `artist` + `album`,
-`author` + `book`. Every value read goes through the field vocabulary (`sources.fields`): checked
+`author` + `book`. Every value read goes through the field vocabulary (`notifyd.fields`): checked
 by type and range, and a wrong one raises BadPayload naming the dotted field ("field
 'movie.year': expected a whole number from 1800 to 2200 (or 0 for unknown), got 1e+30"); folder
 paths are absolute, never climb, and are normalised in their own separator style.
@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from notifyd.fields import TITLE_MAX, Fields, clip, normal_path
 from notifyd.model import Event
-from notifyd.sources.fields import TITLE_MAX, Fields, clip, normal_path
 
 KINDS = {
     "Test": "test",

@@ -6,7 +6,7 @@ Body: {"event_type"?: "run.updated", "run_id": "…", "status": "<run status>", 
 timeout and cancelled; they become a run status (design §11 "Runs": success is `completed`) and a
 kind: `run.completed` for success, `run.failed` for failed, timeout and cancelled (the final
 statuses that fan out), `run.<status>` for the intermediate ones. Every value read goes through the
-field vocabulary (`sources.fields`), and a wrong one raises BadPayload naming the field ("field
+field vocabulary (`notifyd.fields`), and a wrong one raises BadPayload naming the field ("field
 'progress': expected a number from 0 to 1, got 45"); `outputs` are kept as sent, but every number
 in them must be finite, so that the run can always be shown and called back as JSON.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from notifyd.fields import URL_MAX, Fields
 from notifyd.model import Event
-from notifyd.sources.fields import URL_MAX, Fields
 
 EVENT_TYPE = "run.updated"
 OUTPUT_URLS_MAX = 10            # 10 × URL_MAX stays well inside templates.MAX_OUTPUT

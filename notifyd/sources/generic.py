@@ -3,7 +3,7 @@
 Body: {"kind"?: "backup", "title"?: "…", "body"?: "…", "level"?: "info|success|warning|failure",
 "paths"?: ["/folder", …]} plus any other keys, which are kept in the payload. A title or a body
 is required: a notification needs something to say. The title is cut to TITLE_MAX and the body
-to TEXT_MAX characters (sources.fields); paths are absolute, never climb, and are normalised.
+to TEXT_MAX characters (notifyd.fields); paths are absolute, never climb, and are normalised.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifyd.errors import BadPayload
+from notifyd.fields import Fields
 from notifyd.model import Event
-from notifyd.sources.fields import Fields
 
 LEVELS = ("info", "success", "warning", "failure")
 PATHS_MAX = 100                 # each folder is a refresh job per media server

@@ -23,7 +23,6 @@ from datetime import date
 from typing import Any, TypeVar
 
 from notifyd.errors import BadPayload
-from notifyd.sources.shape import json_type
 
 # Text that reaches a notification. Discord caps an embed title at 256 characters and a
 # description at 4,096, Telegram a message at 4,096, and templates.MAX_OUTPUT (64 KiB) is all a
@@ -58,6 +57,23 @@ MISSING = "nothing (the field is missing)"
 ABSOLUTE = "an absolute path (/…, X:\\… or \\\\host\\share\\…)"
 
 T = TypeVar("T")
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value, with its article, for a 422's reason."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
 
 
 def describe(value: Any) -> str:

@@ -1,21 +1,23 @@
-"""notifyd.sources.fields: the vocabulary every source and POST /runs read bodies with."""
+"""notifyd.fields: the vocabulary every source and POST /runs read bodies with."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notifyd.errors import BadPayload
-from notifyd.sources.fields import (
+from notifyd.fields import (
     Fields,
     climbs,
     clip,
     describe,
+    json_type,
     non_finite,
     normal_path,
 )
@@ -148,3 +150,11 @@ def test_every_reader_gives_a_value_or_a_refusal_naming_its_field(read, value) -
 def test_relative_paths_stay_below_their_folder(path) -> None:
     assert refusal(lambda f: f.relative_path("p"), {"p": path}).startswith(
         "field 'movie.p': expected a relative path such as \"Season 01/file.mkv\"")
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    (None, "null"), (True, "a boolean"), (False, "a boolean"), (0, "a number"), (2.5, "a number"),
+    ("", "a string"), ([], "an array"), ({"a": 1}, "an object"), (b"x", "bytes"),
+])
+def test_each_json_type_is_named_with_its_article(value: Any, named: str) -> None:
+    assert json_type(value) == named
