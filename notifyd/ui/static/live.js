@@ -17,7 +17,7 @@
         return response.ok ? response.text() : null;
       })
       .then(function (html) {
-        if (html !== null && html !== undefined && html !== main.innerHTML && !busy()) { main.innerHTML = html; }
+        if (html != null && !busy() && Object.assign(document.createElement("template"), { innerHTML: html }).innerHTML.trim() !== main.innerHTML.trim()) { main.innerHTML = html; }
       })
       .catch(function () { /* the daemon is restarting: try again at the next tick */ });
   }
