@@ -19,8 +19,9 @@ SECRET_PASSWORD = "hunter2-appr1se"
 PAGES = ["/", "/ui/events", "/ui/jobs", "/ui/jobs?state=dead", "/ui/services", "/ui/runs"]
 
 
-def ui_config(tmp_path: Path, receiver: Receiver, *, token: str | None = TOKEN, extra: str = "") -> Path:
-    config = write_config(tmp_path / "config.toml", max_attempts=1, services=f"""
+def ui_config(tmp_path: Path, receiver: Receiver, *, token: str | None = TOKEN, extra: str = "",
+              store_url: str | None = None) -> Path:
+    config = write_config(tmp_path / "config.toml", max_attempts=1, store_url=store_url, services=f"""
 # the receiver the tests run
 [services.sink]
 type = "apprise"
@@ -67,8 +68,9 @@ def dead_job(daemon: Daemon, receiver: Receiver) -> int:
     return job
 
 
-def test_pages_need_a_login_and_show_no_secret(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver) -> None:
-    daemon = daemons.start(ui_config(tmp_path, receiver))
+def test_pages_need_a_login_and_show_no_secret(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver,
+                                               store_url: str | None) -> None:
+    daemon = daemons.start(ui_config(tmp_path, receiver, store_url=store_url))
     post_event(daemon, "Arrival (2016) <script>alert(1)</script>")
     for path in PAGES:
         answer = httpx.get(daemon.url + path)
@@ -98,8 +100,8 @@ def test_pages_need_a_login_and_show_no_secret(tmp_path: Path, daemons: DaemonFa
 
 
 def test_actions_without_session_or_csrf_change_nothing(tmp_path: Path, daemons: DaemonFactory,
-                                                        receiver: Receiver) -> None:
-    config = ui_config(tmp_path, receiver)
+                                                        receiver: Receiver, store_url: str | None) -> None:
+    config = ui_config(tmp_path, receiver, store_url=store_url)
     daemon = daemons.start(config)
     job = dead_job(daemon, receiver)
     client = logged_in(daemon)
