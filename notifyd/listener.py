@@ -16,10 +16,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from notifyd import __version__
 from notifyd.auth import presented_tokens, token_matches
@@ -202,6 +205,40 @@ def check_token(expected: str | None, request: Request) -> None:
         raise BadToken("the token is wrong")
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
+OPEN_PATHS = frozenset({"/health", "/metrics"})     # read-only, no secret: health checkers name hosts freely
+
+
+def host_name(header: str) -> str:
+    """The name part of a Host header: `[::1]:8765` → `::1`, `Localhost:80` → `localhost`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class LoopbackHosts:
+    """With no token (loopback only), refuse any Host but a loopback name: a page on another site
+    that rebinds its own name to 127.0.0.1 (DNS rebinding) must not read events or press the status
+    page's buttons. With a token, the token (or the session cookie) is what protects."""
+
+    def __init__(self, app: ASGIApp, config: Callable[[], Config]) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            server = self.config().server
+            if server.token is None:
+                host = host_name(Headers(scope=scope).get("host", ""))
+                if host not in LOOPBACK_NAMES and host != server.host.lower():
+                    response = error_response(403, "host_not_allowed", f"this daemon has no token and answers only "
+                                              f"to loopback names (localhost, 127.0.0.1, [::1]), not {host[:60]!r}")
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_app(deps: ListenerDeps) -> Starlette:
     """The Starlette application serving design §3 (webhooks, events, health)."""
     limiter = deps.auth_limiter or AuthLimiter(log=log)
@@ -367,7 +404,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
 
         routes += ui_routes(UiDeps(config=deps.config, store=deps.store, config_state=deps.config_state,
                                    limiter=limiter, reload_config=deps.reload_config, clock=deps.clock))
-    app = Starlette(routes=routes, exception_handlers={
+    app = Starlette(routes=routes, middleware=[Middleware(LoopbackHosts, config=deps.config)], exception_handlers={
         WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable, RunConflict: conflict,
         ClientDisconnect: client_gone, HTTPException: http_error, NotifydError: internal_error,
         Exception: internal_error,

@@ -7,19 +7,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from notifyd.config_edit import set_service_enabled
-from notifyd.errors import NotFound
+from notifyd.errors import ConfigError, NotFound
 from notifyd.store import Store
 
 
 def enable_service(config_file: Path | None, store: Store, name: str) -> bool:
     """Enable `name` in the config file; True if a receiver's switch-off was cleared too."""
-    set_service_enabled(_editable(config_file), name, True)
+    _switch(_editable(config_file), name, True)
     return store.enable_service(name)
 
 
 def disable_service(config_file: Path | None, name: str) -> None:
     """Disable `name` in the config file: no new jobs for it, and its queued jobs end as skipped."""
-    set_service_enabled(_editable(config_file), name, False)
+    _switch(_editable(config_file), name, False)
+
+
+def _switch(path: Path, name: str, enabled: bool) -> None:
+    try:
+        set_service_enabled(path, name, enabled)
+    except OSError as exc:          # a folder the daemon may not write (root-owned /etc/notifyd)
+        raise ConfigError(f"cannot write the config file: {exc.strerror or exc}", file=str(path)) from None
 
 
 def _editable(config_file: Path | None) -> Path:

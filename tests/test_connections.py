@@ -73,11 +73,11 @@ def parse_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def webhook_request(body: bytes = b'{"title": "hello"}', *, length: int | None = None) -> bytes:
-    return (b"POST /webhooks/generic HTTP/1.1\r\nHost: notifyd\r\nContent-Type: application/json\r\n"
+    return (b"POST /webhooks/generic HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Content-Length: " + str(len(body) if length is None else length).encode() + b"\r\n\r\n" + body)
 
 
-HEALTH = b"GET /health HTTP/1.1\r\nHost: notifyd\r\n\r\n"
+HEALTH = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 def assert_timeout_answer(data: bytes, what: str) -> None:
@@ -124,7 +124,7 @@ def test_partial_headers_then_silence_get_408_json(tmp_path: Path, daemons: Daem
                                                    receiver: Receiver) -> None:
     daemon = start(tmp_path, daemons, receiver, header_timeout="1s")
     sock = connect(daemon)
-    sock.sendall(b"POST /webhooks/generic HTTP/1.1\r\nHost: notifyd\r\n")
+    sock.sendall(b"POST /webhooks/generic HTTP/1.1\r\nHost: localhost\r\n")
     assert_timeout_answer(until_closed(sock), "the request line and headers did not arrive within 1s")
     sock.close()
     assert "closed a connection from 127.0.0.1" in daemon.log()
@@ -206,7 +206,7 @@ def test_a_webhook_is_served_while_slow_clients_hold_connections(tmp_path: Path,
     silent = [connect(daemon) for _ in range(20)]
     partial_headers = [connect(daemon) for _ in range(10)]
     for sock in partial_headers:
-        sock.sendall(b"POST /webhooks/generic HTTP/1.1\r\nHost: notifyd\r\nContent-")
+        sock.sendall(b"POST /webhooks/generic HTTP/1.1\r\nHost: localhost\r\nContent-")
     slow_bodies = [connect(daemon) for _ in range(10)]
     for sock in slow_bodies:
         sock.sendall(webhook_request(b'{"ti', length=40))

@@ -72,7 +72,7 @@ def test_the_edge_over_http(tmp_path: Path, daemons: DaemonFactory) -> None:
 def test_control_characters_in_a_path_are_escaped_in_the_log(tmp_path: Path, daemons: DaemonFactory) -> None:
     daemon = daemons.start(write_config(tmp_path / "config.toml"))
     with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
-        sock.sendall(b"POST /webhooks/x%00y%0aINFO%20forged HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        sock.sendall(b"POST /webhooks/x%00y%0aINFO%20forged HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n"
                      b"Content-Type: application/json\r\n\r\n{}")
         assert b" 404 " in sock.recv(4096)
     wait_for(lambda: "x\\x00y\\nINFO forged" in daemon.log(), 10, message="the escaped log line")
@@ -84,7 +84,7 @@ def test_a_client_that_leaves_mid_body_is_not_an_error(tmp_path: Path, daemons: 
     daemon = daemons.start(write_config(tmp_path / "config.toml"))
     for _ in range(3):
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
-            sock.sendall(b"POST /webhooks/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            sock.sendall(b"POST /webhooks/generic HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                          b"Content-Length: 5000\r\n\r\n" + json.dumps({"title": "cut"}).encode()[:-1])
     assert httpx.post(daemon.url + "/webhooks/generic", json={"title": "after"}).status_code == 202
     log = daemon.log()

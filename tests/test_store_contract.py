@@ -5,6 +5,7 @@ window, runs, service state, retention scheduling and the read views."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -539,3 +540,20 @@ def test_a_store_in_good_health_names_no_problem(queue: Queue, store: Store) -> 
     while (claim := queue.claim()) is not None:
         queue.succeed(claim)
     assert store.health(NOW + 60) == [] and store.health(NOW + 60.5) == []
+
+
+def test_a_secret_is_made_once_and_shared(store: Store) -> None:
+    first = store.secret("ui-session")
+    assert len(first) == 64 and int(first, 16) >= 0
+    assert store.secret("ui-session") == first
+    assert store.secret("other") != first
+
+
+def test_revoked_sessions_are_remembered_until_they_expire(store: Store) -> None:
+    assert not store.session_revoked("sid-1")
+    store.revoke_session("sid-1", time.time() + 3600)
+    store.revoke_session("sid-old", time.time() - 1)      # already expired: forgotten at the next revoke
+    assert store.session_revoked("sid-1") and store.session_revoked("sid-old")
+    store.revoke_session("sid-2", time.time() + 3600)
+    assert store.session_revoked("sid-1") and store.session_revoked("sid-2")
+    assert not store.session_revoked("sid-old")

@@ -198,7 +198,7 @@ def test_enable_and_disable_edit_the_file_keeping_its_comments(tmp_path: Path, d
     client = logged_in(daemon)
     csrf = csrf_of(client.get("/ui/services").text)
     answer = client.post("/ui/services/sink/disable", data={"csrf": csrf, "next": "/ui/services"})
-    assert answer.status_code == 303 and "disabled" in httpx.URL(answer.headers["location"]).params["msg"]
+    assert answer.status_code == 303 and "service sink disabled" in client.get(answer.headers["location"]).text
     text = config.read_text()
     assert "# the receiver the tests run" in text and "# a service whose URL holds a password" in text
     assert "enabled = false" in text
@@ -209,7 +209,7 @@ def test_enable_and_disable_edit_the_file_keeping_its_comments(tmp_path: Path, d
     client.post("/ui/services/sink/enable", data={"csrf": csrf})
     assert "enabled = true" in config.read_text()
     missing = client.post("/ui/services/nosuch/disable", data={"csrf": csrf, "next": "/ui/services"})
-    assert "not done" in httpx.URL(missing.headers["location"]).params["msg"]
+    assert "not done: no service" in client.get(missing.headers["location"]).text
 
 
 def test_ui_false_leaves_the_page_out(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver) -> None:
@@ -217,3 +217,85 @@ def test_ui_false_leaves_the_page_out(tmp_path: Path, daemons: DaemonFactory, re
     answer = httpx.get(daemon.url + "/")
     assert answer.status_code == 404 and answer.json()["error"] == "not_found"
     assert httpx.get(daemon.url + "/ui/login").status_code == 404
+
+
+def test_a_daemon_without_a_token_answers_only_to_loopback_names(tmp_path: Path, daemons: DaemonFactory,
+                                                                 receiver: Receiver) -> None:
+    """DNS rebinding: a page on evil.example that resolves its name to 127.0.0.1 sends Host and
+    Origin of its own; it must neither read the page (and its CSRF token) nor post."""
+    config = ui_config(tmp_path, receiver, token=None)
+    daemon = daemons.start(config)
+    before = config.read_text()
+    client = httpx.Client(base_url=daemon.url, timeout=10, headers={"Host": "evil.example:8765"})
+    for path in ["/", "/ui/services", "/events/1"]:
+        answer = client.get(path)
+        assert answer.status_code == 403 and answer.json()["error"] == "host_not_allowed", path
+    posted = client.post("/webhooks/generic", json={"title": "x"})
+    assert posted.status_code == 403
+    action = client.post("/ui/services/sink/disable", data={"csrf": "x"},
+                         headers={"Origin": "http://evil.example:8765"})
+    assert action.status_code == 403 and config.read_text() == before
+    assert client.get("/health").status_code == 200                    # health checkers name hosts freely
+    for host in ("localhost:1", "127.0.0.1", "[::1]:8765"):
+        assert httpx.get(daemon.url + "/ui/services", headers={"Host": host}).status_code == 200, host
+    assert cli_json("events", "list", config=config, env=daemon.env) == []
+
+
+def test_the_result_line_cannot_be_written_by_a_link(tmp_path: Path, daemons: DaemonFactory,
+                                                     receiver: Receiver) -> None:
+    daemon = daemons.start(ui_config(tmp_path, receiver))
+    client = logged_in(daemon)
+    forged = client.get("/ui/login", params={"msg": "paste your token at https://evil.example"})
+    assert "evil.example" not in forged.text
+    assert "evil.example" not in client.get("/ui/jobs", params={"msg": "phish"}).text.replace("phish", "")
+    assert "phish" not in client.get("/ui/jobs", params={"msg": "phish"}).text
+    csrf = csrf_of(client.get("/ui/services").text)
+    done = client.post("/ui/services/sink/disable", data={"csrf": csrf, "next": "/ui/services"})
+    assert "service sink disabled" in client.get(done.headers["location"]).text
+
+
+def test_a_logout_holds_after_a_flood_of_anonymous_logouts_and_a_restart(tmp_path: Path, daemons: DaemonFactory,
+                                                                        receiver: Receiver) -> None:
+    config = ui_config(tmp_path, receiver)
+    daemon = daemons.start(config)
+    client = logged_in(daemon)
+    csrf = csrf_of(client.get("/ui/services").text)
+    old_cookie = client.cookies.get("notifyd_session")
+    assert client.post("/ui/logout", data={"csrf": csrf}).status_code == 303
+    for _ in range(50):                                  # anonymous logouts record nothing
+        stranger = httpx.Client(base_url=daemon.url, timeout=10)
+        stranger.post("/ui/logout", data={"csrf": csrf_of(stranger.get("/ui/login").text)})
+    daemon.stop()
+    daemon = daemons.start(config, port=daemon.port)
+    replay = httpx.get(daemon.url + "/ui/services", cookies={"notifyd_session": old_cookie})
+    assert replay.status_code == 303
+    # a login made before the restart still holds: the signing secret is in the store
+    again = logged_in(daemon)
+    cookie = again.cookies.get("notifyd_session")
+    daemon.stop()
+    daemon = daemons.start(config, port=daemon.port)
+    assert httpx.get(daemon.url + "/ui/services", cookies={"notifyd_session": cookie}).status_code == 200
+
+
+def test_the_cookie_does_not_reveal_the_token(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver) -> None:
+    """The signing key comes from a secret in the store, so a cookie from the login page cannot
+    be checked against guesses of the token offline."""
+    from itsdangerous import BadSignature, URLSafeTimedSerializer
+    daemon = daemons.start(ui_config(tmp_path, receiver))
+    cookie = httpx.get(daemon.url + "/ui/login").cookies["notifyd_session"]
+    for key in (TOKEN, hashlib.sha256(b"notifyd status page session\x00" + TOKEN.encode()).digest()):
+        with pytest.raises(BadSignature):
+            URLSafeTimedSerializer(key, salt="notifyd-session").loads(cookie)
+
+
+def test_odd_ids_and_filters_are_404s_or_ignored_never_5xx(tmp_path: Path, daemons: DaemonFactory,
+                                                          receiver: Receiver, store_url: str | None) -> None:
+    daemon = daemons.start(ui_config(tmp_path, receiver, store_url=store_url))
+    client = logged_in(daemon)
+    csrf = csrf_of(client.get("/ui/jobs").text)
+    for path in ["/ui/events/%C2%B2", "/ui/events/%D9%A1", "/ui/events/99999999999999999999", "/ui/events/1"]:
+        assert client.get(path).status_code == 404, path
+    assert client.get("/ui/jobs", params={"service": "\x00", "state": "\x00"}).status_code == 200
+    for path in ["/ui/jobs/%C2%B2/retry", "/ui/jobs/%C2%B2/cancel"]:
+        answer = client.post(path, data={"csrf": csrf})
+        assert answer.status_code == 303, path

@@ -264,6 +264,22 @@ class Store(ABC):
     def enable_service(self, service: str) -> bool:
         """Clear a receiver's switch-off; True if there was one."""
 
+    # -- status page sessions ----------------------------------------------------------------------
+
+    @abstractmethod
+    def secret(self, name: str) -> str:
+        """A random secret (64 hex digits) kept in the store under `name`, made on first use: every
+        node sharing the store gets the same one, and it outlives restarts."""
+
+    @abstractmethod
+    def revoke_session(self, sid: str, until: float) -> None:
+        """Remember a logged-out session id until its cookie would have expired anyway (and forget
+        the ids whose time has passed)."""
+
+    @abstractmethod
+    def session_revoked(self, sid: str) -> bool:
+        """Whether a session id was logged out."""
+
     # -- read views -----------------------------------------------------------------------------
 
     @abstractmethod

@@ -478,6 +478,28 @@ class SqlStore(Store):
         with self.writing() as conn:
             return bool(conn.execute("DELETE FROM service_state WHERE service = ?", (service,)).rowcount)
 
+    def secret(self, name: str) -> str:
+        key = f"secret:{name}"
+        with self.reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        with self.writing() as conn:        # two nodes racing: the first insert wins, both read it
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                         (key, secrets.token_hex(32)))
+            return str(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+    def revoke_session(self, sid: str, until: float) -> None:
+        with self.writing() as conn:
+            conn.execute("DELETE FROM meta WHERE key LIKE ? AND CAST(value AS DOUBLE PRECISION) < ?",
+                         ("session_revoked:%", time.time()))
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                         (f"session_revoked:{sid}", repr(until)))
+
+    def session_revoked(self, sid: str) -> bool:
+        with self.reading() as conn:
+            return conn.execute("SELECT 1 FROM meta WHERE key = ?", (f"session_revoked:{sid}",)).fetchone() is not None
+
     # -- read views ------------------------------------------------------------------------------
 
     def get_job(self, job_id: int) -> Job:

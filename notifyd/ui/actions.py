@@ -7,6 +7,7 @@ origin) 403, and changes nothing either way."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -23,6 +24,7 @@ from notifyd.ui.pages import SECURITY_HEADERS, UiDeps, local_path, page, with_co
 from notifyd.ui.session import COOKIE, Session, csrf_matches
 
 MAX_FORM = 16 * 1024
+_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 
 class Refused(Exception):
@@ -64,7 +66,7 @@ def _same_origin(request: Request) -> bool:
 
 
 async def _checked(deps: UiDeps, request: Request, *, logged_in: bool = True) -> tuple[Session, dict[str, str]]:
-    session = deps.sessions().read(request.cookies.get(COOKIE))
+    session = await run_in_threadpool(deps.sessions().read, request.cookies.get(COOKIE), deps.clock())
     if session is None:
         raise Refused(401, "no session: open the status page (and log in) first")
     if logged_in and deps.config().server.token and not session.authenticated:
@@ -77,9 +79,9 @@ async def _checked(deps: UiDeps, request: Request, *, logged_in: bool = True) ->
     return session, form
 
 
-def _back(form: dict[str, str], message: str, default: str = "/") -> RedirectResponse:
+def _back(deps: UiDeps, form: dict[str, str], message: str, default: str = "/") -> RedirectResponse:
     parts = urlsplit(local_path(form.get("next"), default))
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "msg"] + [("msg", message)]
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "msg"] + [("msg", deps.sessions().flash(message))]
     return RedirectResponse(f"{parts.path}?{urlencode(query)}", status_code=303)
 
 
@@ -99,14 +101,14 @@ def action(deps: UiDeps, do: Action, default: str) -> Callable[[Request], Awaita
             message = await do(deps.config(), form, request)
         except (NotFound, ConfigError, StoreUnavailable) as exc:
             message = f"not done: {exc}"
-        return _back(form, message, default)
+        return _back(deps, form, message, default)
 
     return endpoint
 
 
 def _job_id(request: Request) -> int:
     raw = request.path_params["job_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not _ID.fullmatch(raw):
         raise NotFound(f"no job {raw[:40]!r}")
     return int(raw)
 
@@ -171,7 +173,8 @@ def login_endpoints(deps: UiDeps) -> tuple[Callable[[Request], Awaitable[Respons
         if not config.server.token:
             return RedirectResponse("/", status_code=303)
         sessions = deps.sessions()
-        session = sessions.read(request.cookies.get(COOKIE))
+        session = await run_in_threadpool(sessions.read, request.cookies.get(COOKIE), deps.clock())
+        request.state.flash = sessions.read_flash(request.query_params.get("msg"))
         fresh = None
         if session is None:
             session, fresh = sessions.new(authenticated=False)
@@ -191,15 +194,16 @@ def login_endpoints(deps: UiDeps) -> tuple[Callable[[Request], Awaitable[Respons
         try:
             deps.limiter.check(client, now, limit=config.server.auth_failures)
         except TooManyFailures as exc:
-            return page(request, session, "login.html", config=config, title="Log in", next=form.get("next", "/"),
+            busy = page(request, session, "login.html", config=config, title="Log in", next=form.get("next", "/"),
                         error=exc.detail, status=429)
+            busy.headers["Retry-After"] = str(exc.retry_after)
+            return busy
         sessions = deps.sessions()
         if not sessions.token_matches(form.get("token", "")):
             deps.limiter.failed(client, now, "a wrong token at the status page's login")
             return page(request, session, "login.html", config=config, title="Log in", next=form.get("next", "/"),
                         error="That is not the token in the daemon's config (server.token).", status=401)
-        sessions.revoke(session)                     # a new id at login: no session fixation
-        _, value = sessions.new(authenticated=True)
+        _, value = sessions.new(authenticated=True)     # a new id at login: no session fixation
         return with_cookie(RedirectResponse(local_path(form.get("next")), status_code=303), request, value)
 
     async def logout(request: Request) -> Response:
@@ -207,9 +211,10 @@ def login_endpoints(deps: UiDeps) -> tuple[Callable[[Request], Awaitable[Respons
             session, _ = await _checked(deps, request, logged_in=False)
         except Refused as exc:
             return refused(exc)
-        deps.sessions().revoke(session)
-        response = RedirectResponse("/ui/login?" + urlencode({"msg": "logged out"}) if deps.config().server.token
-                                    else "/", status_code=303)
+        sessions = deps.sessions()
+        await run_in_threadpool(sessions.revoke, session, deps.clock())
+        response = RedirectResponse("/ui/login?" + urlencode({"msg": sessions.flash("logged out")})
+                                    if deps.config().server.token else "/", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
 

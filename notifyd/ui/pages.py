@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -24,7 +25,7 @@ from notifyd.auth_limit import AuthLimiter
 from notifyd.channels import describe_target
 from notifyd.config import Config
 from notifyd.config_reload import ConfigState
-from notifyd.errors import NotFound
+from notifyd.errors import NotFound, StoreUnavailable
 from notifyd.model import JobState
 from notifyd.store import Store
 from notifyd.ui.session import COOKIE, MAX_AGE, Session, Sessions
@@ -34,6 +35,9 @@ from notifyd.views import list_events, list_jobs, list_runs, show_event, show_jo
 HERE = Path(__file__).parent
 LIVE_HEADER = "x-notifyd-live"        # live.js asks for the page's <main> only
 PAGE_SIZE = 50
+CACHE_S = 2.0                         # how long the overview's numbers are shared between refreshes
+_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
+_NAV = ("/", "/ui/events", "/ui/jobs", "/ui/services", "/ui/runs")
 # The stylesheet goes inside each page (4 KB): a first paint then waits for no second request.
 # The policy allows exactly that text by its hash, and no other inline style or script.
 STYLESHEET = (HERE / "static" / "style.css").read_text(encoding="utf-8")
@@ -60,24 +64,37 @@ class UiDeps:
     clock: Callable[[], float] = time.time
     _sessions: dict[str | None, Sessions] = field(default_factory=dict)
 
+    _cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
     def sessions(self) -> Sessions:
         """The session keeper for the current token (a changed token starts a new one)."""
         token = self.config().server.token
         if token not in self._sessions:
             self._sessions.clear()
-            self._sessions[token] = Sessions(token)
+            self._sessions[token] = Sessions(token, self.store)
         return self._sessions[token]
+
+    async def cached(self, key: str, read: Callable[[], Any]) -> Any:
+        """`read()` off the event loop, shared by every open page for CACHE_S: each tab's live
+        refresh must not cost the store a scan of its own."""
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < CACHE_S:
+            return hit[1]
+        value = await run_in_threadpool(read)
+        self._cache[key] = (now, value)
+        return value
 
 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["ago"] = _ago
+    env.filters["when"] = _when
     env.filters["duration"] = lambda s: format_duration(s) if isinstance(s, (int, float)) else "—"
     return env
 
 
-def _ago(stamp: str | None) -> str:
+def _when(stamp: str | None) -> str:
     return (stamp or "—").replace("T", " ").removesuffix("Z")
 
 
@@ -90,9 +107,18 @@ def page(request: Request, session: Session, name: str, *, status: int = 200, **
     config = context.pop("config")
     body = TEMPLATES.get_template(name).render(
         layout="partial.html" if live else "base.html", csrf=session.csrf, path=request.url.path,
-        query=request.url.query, stylesheet=Markup(STYLESHEET), version=__version__,
+        query=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "msg"]),
+        stylesheet=Markup(STYLESHEET), version=__version__,
         login=bool(config.server.token) and session.authenticated,
-        message=request.query_params.get("msg", "")[:300], **context)
+        section=next((href for href in reversed(_NAV) if request.url.path == href or
+                      (href != "/" and request.url.path.startswith(href + "/"))), ""),
+        message=getattr(request.state, "flash", ""), **context)
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def problem(status: int, title: str, detail: str) -> Response:
+    """A page that says what went wrong (a missing event, a store that does not answer)."""
+    body = TEMPLATES.get_template("problem.html").render(title=title, detail=detail, stylesheet=Markup(STYLESHEET))
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
@@ -120,7 +146,13 @@ def gated(deps: UiDeps, handler: Handler) -> Callable[[Request], Awaitable[Respo
     async def endpoint(request: Request) -> Response:
         config = deps.config()
         sessions = deps.sessions()
-        session = sessions.read(request.cookies.get(COOKIE))
+        cookie = request.cookies.get(COOKIE)
+        session = await run_in_threadpool(sessions.read, cookie, deps.clock())
+        if session is None and cookie is None and request.headers.get("sec-fetch-site") == "cross-site":
+            # A link from another site: the SameSite=Strict cookie stayed behind. Load the page again
+            # from here (the cookie comes along then) rather than replace a login with a new session.
+            return HTMLResponse('<!doctype html><meta http-equiv="refresh" content="0"><title>notifyd</title>',
+                                headers=SECURITY_HEADERS)
         if config.server.token and (session is None or not session.authenticated):
             if request.headers.get(LIVE_HEADER) == "1":
                 return Response(status_code=401)
@@ -129,7 +161,13 @@ def gated(deps: UiDeps, handler: Handler) -> Callable[[Request], Awaitable[Respo
         fresh = None
         if session is None:
             session, fresh = sessions.new(authenticated=False)
-        response = await handler(request, session, config)
+        request.state.flash = sessions.read_flash(request.query_params.get("msg"))
+        try:
+            response = await handler(request, session, config)
+        except NotFound as exc:
+            response = problem(404, "Not found", str(exc))
+        except StoreUnavailable as exc:
+            response = problem(503, "The store is not available", str(exc))
         return with_cookie(response, request, fresh) if fresh else response
 
     return endpoint
@@ -139,7 +177,7 @@ def routes_of(deps: UiDeps) -> dict[str, Handler]:
     """The pages, by path."""
 
     async def overview(request: Request, session: Session, config: Config) -> Response:
-        numbers = await run_in_threadpool(stats, deps.store, deps.clock())
+        numbers = await deps.cached("stats", lambda: stats(deps.store, deps.clock()))
         state = deps.config_state()
         return page(request, session, "overview.html", config=config, title="Overview", stats=numbers,
                     config_state=state, engine=deps.store.engine, node=deps.store.node_id,
@@ -152,7 +190,7 @@ def routes_of(deps: UiDeps) -> dict[str, Handler]:
 
     async def event(request: Request, session: Session, config: Config) -> Response:
         raw = request.path_params["event_id"]
-        if not raw.isdigit() or len(raw) > 18:
+        if not _ID.fullmatch(raw):
             raise NotFound(f"no event {raw[:40]!r}")
 
         def load() -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -168,8 +206,10 @@ def routes_of(deps: UiDeps) -> dict[str, Handler]:
         service = request.query_params.get("service") or None
         if state is not None and state not in set(JobState):
             state = None
+        if service is not None and service not in config.services:
+            service = None
         rows = await run_in_threadpool(list_jobs, deps.store, state, service, PAGE_SIZE)
-        dead = await run_in_threadpool(deps.store.queue_depth, deps.clock())
+        dead = await deps.cached("depth", lambda: deps.store.queue_depth(deps.clock()))
         return page(request, session, "jobs.html", config=config, title="Jobs", jobs=rows, state=state or "",
                     service=service or "", states=[str(s) for s in JobState], services=sorted(config.services),
                     dead=dead.dead)
