@@ -490,6 +490,12 @@ def test_every_page_fits_a_360_px_screen(logged_in: WebDriver, site: Site, seede
                 "return Array.prototype.filter.call(document.querySelectorAll('#main td'), function (td) {"
                 "  return td.getBoundingClientRect().height > 200; }).map(function (td) { return td.innerText; });")
             assert not squeezed, f"{page}: cells squeezed at 360 px: {squeezed}"
+            # Every button is on screen, not past a table's sideways scroll.
+            hidden = browser.execute_script(
+                "return Array.prototype.filter.call(document.querySelectorAll('#main button'), function (b) {"
+                "  var r = b.getBoundingClientRect(); return r.left < 0 || r.right > window.innerWidth; })"
+                ".map(function (b) { return b.getAttribute('aria-label') || b.innerText; });")
+            assert not hidden, f"{page}: buttons off screen at 360 px: {hidden}"
         assert "/" not in overflowing, f"the overview scrolls sideways at 360 px: {overflowing}"
         assert not overflowing, f"pages wider than 360 px: {overflowing}"
     finally:
