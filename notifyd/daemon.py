@@ -111,7 +111,7 @@ def serve(options: ServeOptions) -> int:
     """Run the daemon until SIGTERM or SIGINT; returns the exit code."""
     import uvicorn
 
-    from notifyd.connections import ConnectionLimits, guarded_protocol
+    from notifyd.connections import ConnectionLimits, fit_open_files, guarded_protocol
 
     redact = Redactor()
     setup_logging(redact, options.log_format)
@@ -164,6 +164,7 @@ def serve(options: ServeOptions) -> int:
         # start (a reload leaves them). No websockets: an upgraded connection would escape the budget.
         # uvicorn annotates timeout_keep_alive as int but only hands it to call_later: "500ms" works.
         limits = ConnectionLimits.from_server(config.server)
+        fit_open_files(limits)      # raises the soft RLIMIT_NOFILE if need be, or warns what to set
         server = quiet_server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
             loop="auto", http=guarded_protocol(limits), ws="none", server_header=False, date_header=False,

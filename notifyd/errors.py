@@ -17,6 +17,7 @@
     │   ├── UnsupportedMedia     415: not JSON, or a charset other than UTF-8
     │   ├── BadPayload           422: JSON of the wrong shape for the source
     │   ├── RequestTimeout       408: the headers or the body did not arrive in time
+    │   ├── HeadersTooLarge      431: the request line and headers (or the URL alone) are too long
     │   ├── TooManyFailures      429: too many failed tokens from this client address (Retry-After)
     │   └── Overloaded           503: too many open connections (Retry-After)
     └── DeliveryError            a delivery attempt that did not succeed
@@ -137,6 +138,13 @@ class RequestTimeout(WebhookError):
 
     status = 408
     code = "request_timeout"
+
+
+class HeadersTooLarge(WebhookError):
+    """431: the request line and headers are over 64 KiB, or the URL is over 8 KiB."""
+
+    status = 431
+    code = "headers_too_large"
 
 
 class TooManyFailures(WebhookError):
