@@ -331,7 +331,7 @@ CORPUS = [
 ]
 
 
-def test_the_corpus_holds_sixty_kinds_across_every_source_and_runs() -> None:
+def test_the_corpus_holds_at_least_sixty_kinds_across_every_source_and_runs() -> None:
     assert len({bad.kind for bad in CORPUS}) == len(CORPUS) >= 60
     targets = {bad.path for bad in CORPUS}
     assert targets == {W + s for s in ("radarr", "sonarr", "lidarr", "readarr", "comfydeploy", "generic")} | {R}
