@@ -58,7 +58,9 @@ def test_a_lifecycle_gives_one_notification_and_one_signed_callback(tmp_path: Pa
         run = wait_for(lambda: (lambda r: r if r["delivery"]["status"] == "sent" else None)(
             daemon.get(f"/runs/{RUN_ID}").json()), message="the run's deliveries")
         assert run["status"] == "completed" and run["progress"] == 1
-        assert 1.0 <= run["duration_s"] < 5 and run["cost_usd"] == pytest.approx(run["duration_s"] * 0.002, abs=1e-6)
+        took = (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
+        assert run["duration_s"] == pytest.approx(took, abs=0.01) and run["duration_s"] >= 1.0    # it slept 1 s
+        assert run["cost_usd"] == pytest.approx(run["duration_s"] * 0.002, abs=1e-6)
         assert run["started_at"] and run["finished_at"] and run["delivery"]["attempts"] == 2
         assert run["outputs"][0]["data"]["images"][0]["filename"] == "ComfyUI_00001_.png"
 

@@ -149,8 +149,8 @@ def test_one_stores_threads_take_turns_on_its_write_lock(tmp_path: Path, monkeyp
 
 def test_queueing_for_the_lock_comes_off_the_busy_timeout(tmp_path: Path, monkeypatch) -> None:
     migrated(tmp_path / "n.db")
-    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 600)
-    s = SqliteStore(tmp_path / "n.db")                          # its connections open with the 0.6 s timeout
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 2000)
+    s = SqliteStore(tmp_path / "n.db")                          # its connections open with the 2 s timeout
     holder = sqlite3.connect(s.path, isolation_level=None)     # another process, in effect
     holder.execute("BEGIN IMMEDIATE")
     outcomes: dict[str, tuple[float, str]] = {}
@@ -174,10 +174,11 @@ def test_queueing_for_the_lock_comes_off_the_busy_timeout(tmp_path: Path, monkey
     holder.execute("ROLLBACK")
     for name, (took, outcome) in outcomes.items():
         assert "locked" in outcome, (name, outcome)
-        # one 0.6 s budget in all, not 0.6 s in the queue + 0.6 s in SQLite's handler (1.2 s)
-        assert took < 1.1, (name, took)
+        # one 2 s budget in all, not 2 s in the queue + 2 s in SQLite's handler (4 s): the margin
+        # between the two is what is checked, wide enough for a busy machine
+        assert took < 3.5, (name, took)
     with s.writing() as conn:             # and the connection's own busy timeout is back
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 600
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2000
 
 
 def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
