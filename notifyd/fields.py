@@ -44,6 +44,7 @@ SAFE_INTEGER = 2**53 - 1
 RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")         # a tracked run's id, from POST /runs or a status webhook
 RUN_ID_RULE = "a run id of 1 to 200 letters, digits, '_', '.', ':' or '-'"
 ELLIPSIS = "…"
+ROW_ID = re.compile(r"[0-9]{1,18}", re.ASCII)          # an event or job id in a path: ASCII digits, fits a BIGINT
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")

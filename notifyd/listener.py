@@ -42,6 +42,7 @@ from notifyd.errors import (
     UnsupportedMedia,
     WebhookError,
 )
+from notifyd.fields import ROW_ID
 from notifyd.ingest import IngestResult, IngestWriter
 from notifyd.metrics import CONTENT_TYPE, Metrics
 from notifyd.runs import RunConflict, parse_registration
@@ -56,7 +57,6 @@ MAX_DEPTH = 64
 MAX_KEY = 200               # characters of an Idempotency-Key or webhook-id header
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s;\"]*)", re.IGNORECASE)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]", re.ASCII)
-_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 
 @dataclass
@@ -297,7 +297,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
     async def get_event(request: Request) -> JSONResponse:
         authorize(deps.config().server.token, request)
         raw_id = request.path_params["event_id"]
-        if not _ID.fullmatch(raw_id):
+        if not ROW_ID.fullmatch(raw_id):
             raise NotFound(f"no event {raw_id[:40]!r}")
         # Reads run off the event loop: a database server that is slow to answer must not stall it.
         return JSONResponse(await run_in_threadpool(show_event, deps.store, int(raw_id)))

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")     # in a str, any surrogate is an unpaired one
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")     # one as json.dumps escapes it (pairs too)
 
 
 def json_safe(value: Any) -> Any:
@@ -31,5 +32,13 @@ def json_safe(value: Any) -> Any:
 
 
 def dumps(value: Any, **kwargs: Any) -> str:
-    """`json.dumps` of `json_safe(value)`, never writing NaN or Infinity."""
-    return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+    """`json.dumps` that never writes NaN or Infinity: a value that is strict already (every event
+    the ingest path checked) is written as it is, without a walk through it first; any other is
+    written as `json_safe` makes it."""
+    try:
+        text = json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:                  # NaN or an infinity somewhere
+        return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+    if _SURROGATE.search(text) or _SURROGATE_ESCAPE.search(text):    # maybe a lone one: let json_safe see
+        return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+    return text

@@ -17,3 +17,9 @@ def test_json_safe_makes_any_stored_value_strict_json() -> None:
 def test_dumps_never_writes_nan_or_infinity() -> None:
     assert dumps({"v": float("inf"), "w": [float("nan")]}, separators=(",", ":")) == '{"v":null,"w":[null]}'
 
+
+
+def test_dumps_replaces_a_lone_surrogate_however_it_is_written() -> None:
+    assert dumps({"t": "a\ud800"}) == '{"t": "a\\ufffd"}'
+    assert dumps({"t": "a\ud800"}, ensure_ascii=False) == '{"t": "a\ufffd"}'
+    assert dumps({"t": "😀"}, ensure_ascii=False) == '{"t": "😀"}'

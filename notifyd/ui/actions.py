@@ -7,7 +7,6 @@ origin) 403, and changes nothing either way."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -18,13 +17,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from notifyd.auth_limit import client_address
 from notifyd.config import Config
 from notifyd.errors import ConfigError, NotFound, StoreUnavailable, TooManyFailures
+from notifyd.fields import ROW_ID
 from notifyd.operations import disable_service, enable_service
 from notifyd.service_check import run_service_check
 from notifyd.ui.pages import SECURITY_HEADERS, UiDeps, local_path, page, with_cookie
 from notifyd.ui.session import COOKIE, Session, csrf_matches
 
 MAX_FORM = 16 * 1024
-_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 
 class Refused(Exception):
@@ -66,7 +65,7 @@ def _same_origin(request: Request) -> bool:
 
 
 async def _checked(deps: UiDeps, request: Request, *, logged_in: bool = True) -> tuple[Session, dict[str, str]]:
-    session = await run_in_threadpool(deps.sessions().read, request.cookies.get(COOKIE), deps.clock())
+    session = await run_in_threadpool(deps.sessions().read, request.cookies.get(COOKIE))
     if session is None:
         raise Refused(401, "no session: open the status page (and log in) first")
     if logged_in and deps.config().server.token and not session.authenticated:
@@ -108,7 +107,7 @@ def action(deps: UiDeps, do: Action, default: str) -> Callable[[Request], Awaita
 
 def _job_id(request: Request) -> int:
     raw = request.path_params["job_id"]
-    if not _ID.fullmatch(raw):
+    if not ROW_ID.fullmatch(raw):
         raise NotFound(f"no job {raw[:40]!r}")
     return int(raw)
 
@@ -173,7 +172,7 @@ def login_endpoints(deps: UiDeps) -> tuple[Callable[[Request], Awaitable[Respons
         if not config.server.token:
             return RedirectResponse("/", status_code=303)
         sessions = deps.sessions()
-        session = await run_in_threadpool(sessions.read, request.cookies.get(COOKIE), deps.clock())
+        session = await run_in_threadpool(sessions.read, request.cookies.get(COOKIE))
         request.state.flash = sessions.read_flash(request.query_params.get("msg"))
         fresh = None
         if session is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from notifyd.channels import describe_target
 from notifyd.config import Config
 from notifyd.config_reload import ConfigState
 from notifyd.errors import NotFound, StoreUnavailable
+from notifyd.fields import ROW_ID
 from notifyd.model import JobState
 from notifyd.store import Store
 from notifyd.ui.session import COOKIE, MAX_AGE, Session, Sessions
@@ -36,7 +36,6 @@ HERE = Path(__file__).parent
 LIVE_HEADER = "x-notifyd-live"        # live.js asks for the page's <main> only
 PAGE_SIZE = 50
 CACHE_S = 2.0                         # how long the overview's numbers are shared between refreshes
-_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
 _NAV = ("/", "/ui/events", "/ui/jobs", "/ui/services", "/ui/runs")
 # The stylesheet goes inside each page (4 KB): a first paint then waits for no second request.
 # The policy allows exactly that text by its hash, and no other inline style or script.
@@ -147,7 +146,7 @@ def gated(deps: UiDeps, handler: Handler) -> Callable[[Request], Awaitable[Respo
         config = deps.config()
         sessions = deps.sessions()
         cookie = request.cookies.get(COOKIE)
-        session = await run_in_threadpool(sessions.read, cookie, deps.clock())
+        session = await run_in_threadpool(sessions.read, cookie)
         if session is None and cookie is None and request.headers.get("sec-fetch-site") == "cross-site":
             # A link from another site: the SameSite=Strict cookie stayed behind. Load the page again
             # from here (the cookie comes along then) rather than replace a login with a new session.
@@ -190,7 +189,7 @@ def routes_of(deps: UiDeps) -> dict[str, Handler]:
 
     async def event(request: Request, session: Session, config: Config) -> Response:
         raw = request.path_params["event_id"]
-        if not _ID.fullmatch(raw):
+        if not ROW_ID.fullmatch(raw):
             raise NotFound(f"no event {raw[:40]!r}")
 
         def load() -> tuple[dict[str, Any], list[dict[str, Any]]]:

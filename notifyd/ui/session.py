@@ -54,7 +54,7 @@ class Sessions:
         value = self._serializer.dumps({"sid": session.sid, "csrf": session.csrf, "auth": authenticated})
         return session, value
 
-    def read(self, cookie: str | None, now: float) -> Session | None:
+    def read(self, cookie: str | None) -> Session | None:
         """The session a cookie carries, or None when it is missing, forged, expired or logged out.
         A logged-in session costs one store read (was it logged out?)."""
         if not cookie or len(cookie) > 1024:
