@@ -324,19 +324,22 @@ def create_app(deps: ListenerDeps) -> Starlette:
         return JSONResponse(await run_in_threadpool(run_view, deps.store, request.path_params["run_id"]))
 
     async def health(request: Request) -> JSONResponse:
+        # The write probe, the queue read and the store's own check run side by side: a database
+        # that does not answer costs one pool timeout, not one per question.
+        probe, queue, problems = await asyncio.gather(
+            asyncio.wait_for(asyncio.wrap_future(deps.writer.probe()), timeout=10),
+            run_in_threadpool(queue_depth, deps.store, deps.clock()),
+            run_in_threadpool(deps.store.health, deps.clock()),   # writes that work today but not for long
+            return_exceptions=True)
         writable, reason = True, None
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(deps.writer.probe()), timeout=10)
-        except (TimeoutError, StoreUnavailable) as exc:
-            writable, reason = False, str(exc) or "the store did not answer within 10 s"
-        try:
-            queue = await run_in_threadpool(queue_depth, deps.store, deps.clock())
-        except Exception as exc:  # the store cannot even be read: health says so rather than failing
-            writable, reason, queue = False, f"cannot read the store: {exc}", None
-        try:   # writes that work today but will not for long (a write-ahead log nothing can empty)
-            problems = await run_in_threadpool(deps.store.health, deps.clock())
-        except Exception as exc:
-            problems = [f"cannot check the store: {exc}"]
+        if isinstance(probe, (TimeoutError, StoreUnavailable)):
+            writable, reason = False, str(probe) or "the store did not answer within 10 s"
+        elif isinstance(probe, BaseException):
+            raise probe
+        if isinstance(queue, BaseException):   # the store cannot even be read: health says so rather than failing
+            writable, reason, queue = False, f"cannot read the store: {queue}", None
+        if isinstance(problems, BaseException):
+            problems = [f"cannot check the store: {problems}"]
         status = "unavailable" if not writable else "degraded" if problems else "ok"
         state = deps.config_state()
         body = {"status": status, "version": __version__,
