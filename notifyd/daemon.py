@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from notifyd import __version__
 from notifyd.config import Config, is_loopback, load_config, parse_listen
+from notifyd.config.model import outside_state_directory
 from notifyd.config_reload import ConfigHolder, ConfigWatcher
 from notifyd.errors import ConfigError, ListenError, StoreUnavailable
 from notifyd.ingest import IngestWriter
@@ -174,6 +175,9 @@ def serve(options: ServeOptions) -> int:
         log.info("notifyd %s listening on http://%s (store: %s %s, node %s, %d worker threads, %d services)",
                  __version__, config.server.listen, store.engine, store.location, store.node_id,
                  config.worker.threads, len(config.services))
+        where = outside_state_directory(config.store)
+        if where:
+            log.warning("%s", where)
         notifier = SystemdNotifier()
         supervisor = Supervisor(notifier, {"delivery workers": pool.alive, "ingest writer": writer.alive})
         server_started = threading.Thread(target=_announce_ready, args=(server, notifier, supervisor, config),

@@ -43,15 +43,15 @@ def config(tmp_path: Path) -> Path:
 def test_send_queues_a_job_and_jobs_list_shows_it(cli, config: Path) -> None:
     sent = cli("send", "hello there", "--title", "Hi", "--json", "--config", str(config))
     assert sent.exit_code == 0, sent.output
-    data = json.loads(sent.output)
+    data = json.loads(sent.stdout)
     assert data["kind"] == "notification" and [j["service"] for j in data["jobs"]] == ["sink"]
-    jobs = json.loads(cli("jobs", "list", "--json", "--config", str(config)).output)
+    jobs = json.loads(cli("jobs", "list", "--json", "--config", str(config)).stdout)
     assert len(jobs) == 1 and set(jobs[0]) >= JOB_KEYS
     assert jobs[0]["state"] == "queued" and jobs[0]["attempts"] == 0 and jobs[0]["max_attempts"] == 4
     assert jobs[0]["created_at"].endswith("Z")
-    shown = json.loads(cli("jobs", "show", str(jobs[0]["id"]), "--json", "--config", str(config)).output)
+    shown = json.loads(cli("jobs", "show", str(jobs[0]["id"]), "--json", "--config", str(config)).stdout)
     assert shown["attempt_log"] == [] and set(shown) >= JOB_KEYS | {"attempt_log"}
-    event = json.loads(cli("events", "show", str(data["event_id"]), "--json", "--config", str(config)).output)
+    event = json.loads(cli("events", "show", str(data["event_id"]), "--json", "--config", str(config)).stdout)
     assert set(event) >= EVENT_KEYS and event["source"] == "cli" and event["title"] == "Hi"
     assert event["jobs"][0]["delivery"] == "pending"
     table = cli("jobs", "list", "--config", str(config))
@@ -67,11 +67,11 @@ def test_send_to_an_unknown_or_disabled_service_fails_with_1(cli, config: Path) 
 
 
 def test_cancel_and_retry(cli, config: Path) -> None:
-    job_id = json.loads(cli("send", "x", "--json", "--config", str(config)).output)["jobs"][0]["id"]
+    job_id = json.loads(cli("send", "x", "--json", "--config", str(config)).stdout)["jobs"][0]["id"]
     assert cli("jobs", "cancel", str(job_id), "--config", str(config)).exit_code == 0
     again = cli("jobs", "cancel", str(job_id), "--config", str(config))
     assert again.exit_code == 1 and "only queued jobs" in again.output
-    assert json.loads(cli("jobs", "list", "--state", "cancelled", "--json", "--config", str(config)).output)[0]["id"] == job_id
+    assert json.loads(cli("jobs", "list", "--state", "cancelled", "--json", "--config", str(config)).stdout)[0]["id"] == job_id
     assert cli("jobs", "retry", str(job_id), "--config", str(config)).exit_code == 0
     assert cli("jobs", "retry", "--config", str(config)).exit_code == 2
     assert cli("jobs", "retry", "--dead", "--config", str(config)).exit_code == 2   # no dead jobs: nothing named
@@ -123,11 +123,11 @@ def test_services_add_list_enable_disable(cli, config: Path) -> None:
                  "--events", "health,backup", "--priority", "2", "--config", str(config))
     assert result.exit_code == 0, result.output
     assert "# the receiver the tests run" in config.read_text()
-    listed = {s["name"]: s for s in json.loads(cli("services", "list", "--json", "--config", str(config)).output)}
+    listed = {s["name"]: s for s in json.loads(cli("services", "list", "--json", "--config", str(config)).stdout)}
     assert listed["alerts"] == {"name": "alerts", "type": "apprise", "enabled": True, "events": ["health", "backup"],
                                 "priority": 2, "target": "json://127.0.0.1:9/alerts"}
     assert cli("services", "disable", "alerts", "--config", str(config)).exit_code == 0
-    listed = {s["name"]: s for s in json.loads(cli("services", "list", "--json", "--config", str(config)).output)}
+    listed = {s["name"]: s for s in json.loads(cli("services", "list", "--json", "--config", str(config)).stdout)}
     assert listed["alerts"]["enabled"] is False
     assert cli("services", "enable", "nosuch", "--config", str(config)).exit_code == 1
     dup = cli("services", "add", "alerts", "--type", "apprise", "--url", "json://x/y", "--config", str(config))
@@ -148,10 +148,10 @@ def test_services_edit_needs_a_config_file(cli) -> None:
 def test_events_list_filters_and_stats(cli, config: Path) -> None:
     for n in range(3):
         cli("send", f"m{n}", "--config", str(config))
-    events = json.loads(cli("events", "list", "--source", "cli", "--limit", "2", "--json", "--config", str(config)).output)
+    events = json.loads(cli("events", "list", "--source", "cli", "--limit", "2", "--json", "--config", str(config)).stdout)
     assert [e["body"] for e in events] == ["m2", "m1"]
-    assert json.loads(cli("events", "list", "--kind", "other", "--json", "--config", str(config)).output) == []
-    stats = json.loads(cli("stats", "--json", "--config", str(config)).output)
+    assert json.loads(cli("events", "list", "--kind", "other", "--json", "--config", str(config)).stdout) == []
+    stats = json.loads(cli("stats", "--json", "--config", str(config)).stdout)
     assert stats["jobs"] == {"queued": 3} and stats["queue"]["queued"] == 3
     assert stats["services"] == {"sink": {"queued": 3}} and stats["last_hour"]["events"] == 3
     screen = cli("stats", "--config", str(config))
@@ -176,7 +176,7 @@ def test_purge_without_a_limit_applies_the_configs_retention(cli, config: Path) 
     from notifyd.outcomes import failed, succeeded
     from notifyd.store.sqlite import SqliteStore
 
-    ids = [json.loads(cli("send", f"m{n}", "--json", "--config", str(config)).output)["jobs"][0]["id"] for n in range(3)]
+    ids = [json.loads(cli("send", f"m{n}", "--json", "--config", str(config)).stdout)["jobs"][0]["id"] for n in range(3)]
     store = SqliteStore(config.parent / "notifyd.db")          # the store the config names
     day = 86400
 

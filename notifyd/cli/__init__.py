@@ -9,7 +9,7 @@ import typer
 
 from notifyd import __version__
 from notifyd.cli import config_cmd, events, jobs, runs, services, store_cmd
-from notifyd.cli.common import ConfigOption, JsonOption, open_store
+from notifyd.cli.common import ConfigOption, JsonOption, open_store, warn_if_unserved
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=False,
@@ -74,6 +74,8 @@ def send(body: Annotated[str, typer.Argument(help="The message text.")],
                       body=body, media={"level": "info"}, payload="{}")
         with store.transaction() as tx:
             result = record_event(tx, event, cfg, time.time(), only=service or None)
+        if result.jobs:
+            warn_if_unserved(store, "the message")
     jobs_ = [{"id": j.id, "service": j.service} for j in result.jobs]
     if json:
         print_json({"event_id": result.event_id, "kind": result.kind, "jobs": jobs_})

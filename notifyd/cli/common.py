@@ -37,3 +37,13 @@ def open_store(config_path: str | None) -> Iterator[tuple[Config, Store]]:
         yield config, store
     finally:
         store.close()
+        store.hand_back_files()     # run by root on the unit's store: the daemon must still open it
+
+
+def warn_if_unserved(store: Store, what: str) -> None:
+    """Say plainly, on stderr, that what was just queued waits: no daemon serves this store."""
+    if store.daemon_holder() is None:
+        from notifyd.cli.output import warn
+
+        warn(f"no `notifyd serve` is running on {store.location}: {what} waits until one starts "
+             "(`notifyd serve`, or `systemctl start notifyd`)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +10,15 @@ import typer
 from notifyd.channels import describe_target
 from notifyd.cli.common import ConfigOption
 from notifyd.cli.output import cli_errors, fail, say
-from notifyd.config import SECRET_KEYS, Config, default_config_path, load_config, locate_key, mask_database_url
+from notifyd.config import (
+    SECRET_KEYS,
+    Config,
+    default_config_path,
+    default_state_path,
+    load_config,
+    locate_key,
+    mask_database_url,
+)
 from notifyd.errors import ConfigError
 from notifyd.units import format_duration
 
@@ -27,8 +34,10 @@ def init(path: Annotated[Path | None, typer.Argument(help="Where to write (defau
     if target.exists() and not force:
         raise fail(f"{target} exists; pass --force to overwrite it", 1)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(resources.files("notifyd").joinpath("starter_config.toml").read_text("utf-8"), "utf-8")
-    say(f"wrote {target}")
+    from notifyd.config.starter import starter_config
+
+    target.write_text(starter_config(target.absolute()), "utf-8")
+    say(f"wrote {target} (its store: {default_state_path(None, target.absolute())})")
 
 
 @app.command()

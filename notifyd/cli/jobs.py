@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from notifyd.cli.common import MAX_ID, ConfigOption, JsonOption, LimitOption, open_store
+from notifyd.cli.common import MAX_ID, ConfigOption, JsonOption, LimitOption, open_store, warn_if_unserved
 from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
 from notifyd.model import JobState
 from notifyd.units import format_duration, parse_duration
@@ -65,6 +65,8 @@ def retry(job_ids: Annotated[list[int] | None, typer.Argument(help="Job ids.", m
         if not ids:
             raise fail("name job ids, or pass --dead", 2)
         results = store.retry(ids, time.time())
+        if any(r == "queued" for r in results.values()):
+            warn_if_unserved(store, "the job")
     _report(results, "queued")
 
 

@@ -53,6 +53,13 @@ def say(message: str) -> None:
     console().print(message)
 
 
+def warn(message: str) -> None:
+    """One line on stderr about something that worked but will surprise (never a failure)."""
+    from rich.markup import escape
+
+    console(stderr=True).print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     from rich.markup import escape
 

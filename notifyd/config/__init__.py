@@ -7,6 +7,8 @@ from notifyd.config.load import default_config_path, find_config, load_config, p
 from notifyd.config.model import (
                                   DEFAULT_LISTEN,
                                   SECRET_KEYS,
+                                  SYSTEM_CONFIG,
+                                  SYSTEM_STATE,
                                   Config,
                                   RunsConfig,
                                   ServerConfig,
@@ -23,7 +25,8 @@ from notifyd.config.validate import is_loopback, locate_key, parse_config, parse
 from notifyd.errors import ConfigError
 
 __all__ = [
-    "DEFAULT_LISTEN", "SECRET_KEYS", "Config", "ConfigError", "RunsConfig", "ServerConfig", "ServiceConfig",
+    "DEFAULT_LISTEN", "SECRET_KEYS", "SYSTEM_CONFIG", "SYSTEM_STATE", "Config",
+    "ConfigError", "RunsConfig", "ServerConfig", "ServiceConfig",
     "SourceConfig", "StoreConfig", "WorkerConfig", "database_url_secrets", "default_config_path",
     "default_state_path", "find_config", "is_loopback", "load_config", "locate_key", "mask_database_url",
     "parse_config", "parse_config_text", "parse_listen", "postgres_url", "read_config_file", "url_secrets",

@@ -188,10 +188,43 @@ def _looks_like_address(host: str) -> bool:
         return "." in name or name == "localhost"
 
 
-def default_state_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where the database lives without a [store] path: $STATE_DIRECTORY, else XDG state home."""
+SYSTEM_CONFIG = Path("/etc/notifyd/config.toml")    # the unit's ConfigurationDirectory=notifyd
+SYSTEM_STATE = Path("/var/lib/notifyd/notifyd.db")   # the unit's StateDirectory=notifyd
+
+
+def default_state_path(env: Mapping[str, str] | None = None, config_path: Path | None = None) -> Path:
+    """Where the database lives without a [store] path; one rule for the daemon and the CLI alike.
+
+    A config in /etc/notifyd (the system one, which the systemd unit serves) means
+    /var/lib/notifyd/notifyd.db, whoever reads it: the daemon under systemd and `sudo notifyd jobs list`
+    open the same file. Otherwise $STATE_DIRECTORY when systemd sets it (a user unit), else
+    $XDG_STATE_HOME/notifyd/notifyd.db.
+    """
     env = os.environ if env is None else env
+    if config_path is not None and _inside(config_path, SYSTEM_CONFIG.parent):
+        return SYSTEM_STATE
     if env.get("STATE_DIRECTORY"):
         return Path(env["STATE_DIRECTORY"].split(":")[0]) / "notifyd.db"
     base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
     return Path(base) / "notifyd" / "notifyd.db"
+
+
+def outside_state_directory(store: StoreConfig, env: Mapping[str, str] | None = None) -> str | None:
+    """Why a SQLite store under systemd may not be writable: outside every $STATE_DIRECTORY, a
+    ProtectSystem=strict unit sees it read-only. None when systemd sets no state directory, or it fits."""
+    env = os.environ if env is None else env
+    folders = [Path(f) for f in env.get("STATE_DIRECTORY", "").split(":") if f]
+    if store.url or not folders:
+        return None
+    resolved = Path(os.path.abspath(store.path))
+    if any(resolved.is_relative_to(os.path.abspath(folder)) for folder in folders):
+        return None
+    return (f"the store {store.path} is outside systemd's StateDirectory ({', '.join(map(str, folders))}); "
+            "under the unit's ProtectSystem=strict it cannot be written: set [store] path inside it")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return Path(os.path.abspath(path)).parent == folder
+    except (OSError, ValueError):
+        return False

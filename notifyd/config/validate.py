@@ -106,7 +106,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         raise r.error("store.url", "store.path and store.url are both set: a SQLite file or a PostgreSQL "
                                    "URL, not both" + (" ($NOTIFYD_STORE_URL is set)" if env_url else ""))
     if db_path is None:
-        resolved = default_state_path(env)
+        resolved = default_state_path(env, path)
     else:
         try:
             resolved = Path(db_path).expanduser()

@@ -166,7 +166,14 @@ class Store(ABC):
 
     @abstractmethod
     def daemon_holder(self) -> str | None:
-        """Who holds `serve_lock` now ("pid 123"), or None; for commands that need the daemon stopped."""
+        """Which daemon serves this store now ("pid 123"), or None: for commands that need the daemon
+        stopped, and for those that queue work and must say plainly when nobody will run it."""
+
+    def hand_back_files(self) -> None:
+        """After a command run by root on a store that another user owns (the systemd unit's
+        dynamic user): the files this process created beside it go back to that owner, so the
+        daemon can still open them. Nothing to do where the engine keeps no files (PostgreSQL)."""
+        return None
 
     def health(self, now: float) -> list[str]:
         """Problems that do not stop writes yet but will, for /health: SQLite's write-ahead log

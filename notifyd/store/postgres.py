@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("notifyd.store")
 CHANNEL = "notifyd_jobs"
+LISTEN_APPLICATION = "notifyd-listen"   # only `serve` listens: how the CLI tells that a node is up
 LOCK_SPACE = 0x6E6F7469          # "noti": the first key of notifyd's two-part advisory locks
 MIGRATION_LOCK = 1
 MAINTENANCE_LOCK = 2
@@ -371,11 +372,12 @@ class PostgresStore(SqlStore):
         yield                   # any number of nodes share the database
 
     def daemon_holder(self) -> str | None:
-        """A node that has the database open now (its application_name is notifyd), if any."""
+        """A node serving the database now, if any: only `serve` holds the LISTEN connection
+        (application_name notifyd-listen) that wakes its workers; the CLI's connections are plain."""
         with self.reading() as conn:
             row = conn.execute("SELECT client_addr::text, pid FROM pg_stat_activity WHERE application_name = ? "
                                "AND pid <> pg_backend_pid() AND datname = current_database() LIMIT 1",
-                               ("notifyd",)).fetchone()
+                               (LISTEN_APPLICATION,)).fetchone()
         if row is None:
             return None
         return f"a notifyd connection (server pid {row[1]}, from {row[0] or 'a local socket'})"
@@ -411,7 +413,7 @@ class PostgresStore(SqlStore):
         while not stop.is_set():
             try:
                 with psycopg.connect(self.url, **{**self._connect_kwargs(),
-                                                  "application_name": "notifyd-listen"}) as conn:
+                                                  "application_name": LISTEN_APPLICATION}) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     delay = 0.5
                     wake()

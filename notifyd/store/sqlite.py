@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -301,6 +302,24 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
         with self._health_lock:
             self._health_conn = None
+
+    def hand_back_files(self) -> None:
+        if os.geteuid() != 0:
+            return
+        try:
+            folder = self.path.parent.stat()
+        except OSError:
+            return
+        if folder.st_uid == 0:
+            return
+        for name in (self.path.name, f"{self.path.name}-wal", f"{self.path.name}-shm"):
+            file = self.path.with_name(name)
+            try:
+                found = file.lstat()
+                if found.st_uid == 0 and stat.S_ISREG(found.st_mode):
+                    os.chown(file, folder.st_uid, folder.st_gid, follow_symlinks=False)
+            except OSError:
+                continue            # gone already (the last close removes the log), or not ours to change
 
     # -- the write-ahead log ----------------------------------------------------------------------
 
