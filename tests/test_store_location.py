@@ -124,3 +124,19 @@ def test_a_command_run_by_root_leaves_the_store_to_its_owner(daemons: DaemonFact
     assert files, "the send created the database"
     assert {f.name: f.stat().st_uid for f in files} == {f.name: 65534 for f in files}
     assert read_config_file(config).store.path == state / "notifyd.db"
+
+
+def test_send_knows_whether_a_daemon_serves_the_store_on_either_engine(
+        daemons: DaemonFactory, tmp_path: Path, store_url: str | None) -> None:
+    from conftest import write_config
+
+    config = write_config(tmp_path / "config.toml", "json://127.0.0.1:9/hook", store_url=store_url)
+    env = _env(daemons, tmp_path / "home")
+    unserved = run_cli("send", "first", config=config, env=env, check=True)    # (also migrates the store)
+    assert "no `notifyd serve` is running" in unserved.stderr
+    daemon = daemons.start(config, env=env)
+    served = run_cli("send", "second", config=config, env=env, check=True)
+    assert served.stderr.strip() == "", served.stderr
+    daemon.stop()
+    again = run_cli("send", "third", config=config, env=env, check=True)
+    assert "no `notifyd serve` is running" in again.stderr
