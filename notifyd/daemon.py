@@ -12,14 +12,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from notifyd import __version__
-from notifyd.config import Config, is_loopback, load_config, parse_listen
+from notifyd.config import Config, load_config, parse_listen
 from notifyd.config.model import outside_state_directory
 from notifyd.config_reload import ConfigHolder, ConfigWatcher
 from notifyd.errors import ConfigError, ListenError, StoreUnavailable
 from notifyd.ingest import IngestWriter
 from notifyd.listener import ListenerDeps, create_app
-from notifyd.logs import Redactor, setup_logging
+from notifyd.logs import LOG_LEVELS, Redactor, setup_logging
 from notifyd.metrics import Metrics
+from notifyd.preflight import check_config, check_store
 from notifyd.retention import FIRST_AFTER as RETENTION_FIRST_AFTER
 from notifyd.retention import schedule_retention
 from notifyd.sd_notify import SystemdNotifier
@@ -42,6 +43,7 @@ class ServeOptions:
     listen: str | None = None
     threads: int | None = None
     log_format: str = "text"
+    log_level: str = "info"             # debug | info | warning | error
     watch: bool = True
 
 
@@ -51,8 +53,9 @@ def effective_config(options: ServeOptions) -> Config:
 
 
 def apply_overrides(config: Config, options: ServeOptions) -> Config:
-    """--listen and --threads over the file's values, then the rule that a public address needs a
-    token. Applied at start and again on every reload, so a reload can never open the daemon up."""
+    """--listen and --threads over the file's values, then the checks of `check_config` (a public
+    address needs a token, Apprise URLs a plugin accepts). Applied at start and again on every
+    reload, so a reload can never open the daemon up."""
     server, worker = config.server, config.worker
     if options.listen:
         try:
@@ -63,10 +66,7 @@ def apply_overrides(config: Config, options: ServeOptions) -> Config:
     if options.threads:
         worker = replace(worker, threads=options.threads)
     config = replace(config, server=server, worker=worker)
-    if not is_loopback(server.host) and not server.token:
-        raise ConfigError(f"refusing to listen on {server.listen} without a token: anyone on the network "
-                          "could post events. Set server.token, or listen on 127.0.0.1.",
-                          file=str(config.path or "<defaults>"), key="server.token")
+    check_config(config)
     return config
 
 
@@ -115,8 +115,9 @@ def serve(options: ServeOptions) -> int:
     from notifyd.connections import ConnectionLimits, fit_open_files, guarded_protocol
 
     redact = Redactor()
-    setup_logging(redact, options.log_format)
+    setup_logging(redact, options.log_format, LOG_LEVELS[options.log_level])
     config = effective_config(options)
+    check_store(config.store)
     redact.update(config.secrets())
     holder = ConfigHolder(config, on_change=lambda new: redact.update(new.secrets()),
                           prepare=lambda new: apply_overrides(new, options))
@@ -188,7 +189,7 @@ def serve(options: ServeOptions) -> int:
         notifier.stopping()
         supervisor.stop()
 
-        log.info("stopping: no new events; waiting up to %ds for running jobs", int(SHUTDOWN_GRACE))
+        log.info("stopping: no new events")
         writer.stop()
         stop_listening()
         released = pool.stop(grace=SHUTDOWN_GRACE)

@@ -2,6 +2,7 @@
 
     NotifydError
     ├── ConfigError              a config file that cannot be used (file, line, key, reason)
+    │   └── ConfigNotWritable    the config file cannot be written (permission, read-only, disk full)
     ├── StoreError
     │   ├── StoreUnavailable     the database cannot be written now (locked, full, read-only) → 503
     │   ├── StoreTooNew          the file was written by a newer notifyd
@@ -24,7 +25,8 @@
         ├── TransientError       worth retrying (timeouts, 5xx, 408, 429); may carry retry_after
         ├── PermanentError       retrying cannot help (4xx, bad URL, bad credentials)
         │   └── ReceiverGone     410 Gone: the receiver wants no more; its service is switched off
-        └── Skipped              nobody is left to deliver to (the service was disabled or removed)
+        └── Skipped              nothing to deliver: the service was disabled or removed, or the
+                                 receiver holds nothing the job is about (a folder no Plex section holds)
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ class ConfigError(NotifydError):
         if file:
             where = f"{file}:{line}: " if line else f"{file}: "
         super().__init__(f"{where}{key + ': ' if key else ''}{reason}")
+
+
+class ConfigNotWritable(ConfigError):
+    """The config file cannot be written (permission, read-only file system, disk full): an
+    operation that failed, not a config to fix; the message names the file and the reason."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.file = path
 
 
 class StoreError(NotifydError):
@@ -195,4 +206,5 @@ class ReceiverGone(PermanentError):
 
 
 class Skipped(DeliveryError):
-    """The job has nobody left to deliver to (its service was disabled or removed): skipped, not failed."""
+    """Nothing to deliver (the service was disabled or removed, or the receiver has no place for
+    what the job is about): skipped, not failed; `error` says why."""

@@ -137,6 +137,14 @@ def normal_path(text: str) -> str | None:
     return None
 
 
+def path_separator(path: str) -> str:
+    """The separator a path is written with: a backslash for a Windows (X:\\…) or UNC (\\\\host\\…)
+    path that uses it, else "/" (POSIX, X:/…, and URLs such as smb://host/share)."""
+    if path.startswith("\\\\") or (_DRIVE_RELATIVE.match(path) and "\\" in path):
+        return "\\"
+    return "/"
+
+
 def climbs(text: str) -> bool:
     """Whether a path has a `..` part, by either separator (a POSIX server may map it to Windows)."""
     return ".." in _SEPARATORS.split(text)
@@ -426,6 +434,15 @@ class Fields:
         """An array of absolute paths, normalised; [] when absent or null."""
         return self.items(key, lambda inner, i, item: inner.absolute_path(i, item), "an array of absolute paths",
                           limit)
+
+    def texts(self, key: str, limit: int = TEXT_MAX) -> list[str]:
+        """An array of free texts (messages), each stripped and cut to `limit`, blank ones left out;
+        [] when absent or null."""
+        def read(inner: Fields, i: int, item: Any) -> str:
+            if not isinstance(item, str):
+                raise inner._refuse_any(i, "a string", item)
+            return clip(item.strip(), limit)
+        return [text for text in self.items(key, read, "an array of strings") if text]
 
     def json_objects(self, key: str, limit: int = ITEMS_MAX) -> list[Mapping[str, Any]]:
         """An array of objects kept as sent (a sender's own data), every number in them finite."""

@@ -21,8 +21,9 @@ from typing import Any
 
 from notifyd.config import Config
 from notifyd.errors import BadPayload, NotifydError, StoreUnavailable
-from notifyd.fanout import plan_jobs
+from notifyd.fanout import SKIPPED_SERVICES, plan_jobs, unfillable
 from notifyd.fields import TEXT_MAX, TITLE_MAX, clip
+from notifyd.folding import find_fold, plan_fold
 from notifyd.model import Enqueued, Event
 from notifyd.runs import apply_status, link_final_event
 from notifyd.sources import tracks_run
@@ -48,7 +49,8 @@ def record_event(tx: Tx, event: Event, config: Config, now: float,
     """Store the event and one job per matching service, inside the caller's transaction.
 
     A repeat (same source and dedupe key within server.dedupe_window) stores nothing and returns
-    the first event with duplicate=True.
+    the first event with duplicate=True. The webhooks of one Sonarr download are folded into one
+    notification per service (notifyd.folding).
     """
     if dedupe_key:
         duplicate = tx.claim_dedupe_key(event.source, dedupe_key, now, config.server.dedupe_window)
@@ -57,12 +59,24 @@ def record_event(tx: Tx, event: Event, config: Config, now: float,
     run = apply_status(tx, event, now) if tracks_run(event) else None
     if run is not None:
         event = run.event
-    event = deliverable(event)
-    event_id = tx.insert_event(event, now, dedupe_key)
+    # One notification for a download Sonarr tells of file by file and then as a whole.
+    fold = find_fold(tx, event, now) if run is None and only is None else None
+    if fold is not None:
+        event = fold.event
     gone = tx.disabled_services()
     services = [s for s in config.services.values() if s.name not in gone]
+    if only is None and (run is None or run.fan_out):
+        # Services whose filter takes this kind but whose URL the run context cannot fill get no
+        # job (one sure to die); the event records which and why.
+        gaps = unfillable(event, services, run.notify if run is not None else ())
+        if gaps:
+            event = replace(event, media={**event.media, SKIPPED_SERVICES: gaps})
+    event = deliverable(event)
+    event_id = tx.insert_event(event, now, dedupe_key)
     if run is None:
         specs = plan_jobs(event, services, only)
+        if fold is not None:
+            specs = plan_fold(tx, fold, event_id, specs, now, config.server.fold_window)
     elif run.fan_out:
         link_final_event(tx, run.run_id, event_id)
         callback = (run.run_id, run.callback_url) if run.callback_url else None

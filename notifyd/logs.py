@@ -14,6 +14,9 @@ REDACTED = "***"
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
     0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
 _TRACEBACK_CONTROLS = {c: e for c, e in _CONTROLS.items() if c != 0x0A}
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# Libraries that say something at INFO on every request, reload or plugin load: heard only at debug.
+CHATTY_LOGGERS = ("httpx", "httpcore", "apprise", "watchfiles", "uvicorn.access")
 
 
 def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
@@ -66,7 +69,8 @@ class _JsonFormatter(logging.Formatter):
 
 
 def setup_logging(redact: Redactor, fmt: str = "text", level: int = logging.INFO) -> None:
-    """Send notifyd's (and Apprise's, and uvicorn's) log lines to stderr through the redactor."""
+    """Send notifyd's (and Apprise's, and uvicorn's) log lines at `level` and above to stderr through
+    the redactor; the chatty libraries' only from WARNING, unless `level` is DEBUG."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RedactingFilter(redact))
     if fmt == "json":
@@ -79,6 +83,5 @@ def setup_logging(redact: Redactor, fmt: str = "text", level: int = logging.INFO
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("apprise").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if level <= logging.DEBUG else max(level, logging.WARNING))

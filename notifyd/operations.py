@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from notifyd.config_edit import set_service_enabled
-from notifyd.errors import ConfigError, NotFound
+from notifyd.errors import NotFound
 from notifyd.store import Store
 
 
@@ -23,10 +23,8 @@ def disable_service(config_file: Path | None, name: str) -> None:
 
 
 def _switch(path: Path, name: str, enabled: bool) -> None:
-    try:
-        set_service_enabled(path, name, enabled)
-    except OSError as exc:          # a folder the daemon may not write (root-owned /etc/notifyd)
-        raise ConfigError(f"cannot write the config file: {exc.strerror or exc}", file=str(path)) from None
+    # A file it cannot write (a root-owned /etc/notifyd) raises ConfigNotWritable, a ConfigError.
+    set_service_enabled(path, name, enabled)
 
 
 def _editable(config_file: Path | None) -> Path:

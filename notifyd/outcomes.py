@@ -1,7 +1,7 @@
 """What an attempt's result does to its job: decisions (pure) the worker hands to the store.
 
 Succeeded → succeeded. Failed → queued again after the backoff (a transient error with attempts
-left), or dead (a permanent error, or the last attempt). Nobody left to deliver to → skipped.
+left), or dead (a permanent error, or the last attempt). Nothing to deliver → skipped.
 """
 
 from __future__ import annotations

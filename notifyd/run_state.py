@@ -3,10 +3,18 @@
 A run only moves forward (queued < started < running < uploading < a final status) and never
 out of a final status; it belongs to the source that first reported on it. The first running
 (or uploading) sets its start, a final status its end; duration and cost follow from those.
+An outputs-only update (ComfyDeploy's `run.output`) adds its outputs to a run that is not final
+and moves nothing else.
+
+An update the run ignores (a repeated or late final status, an older status, a late output, or
+one from another source) is still recorded, as kind `run.ignored` with media["ignored"] saying
+why: it notifies no one (fan-out treats every `run.*` kind but the two final ones as quiet), and
+it can never read as a second completion.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -19,6 +27,8 @@ from notifyd.timefmt import iso
 _RANK = {RunStatus.QUEUED: 0, RunStatus.STARTED: 1, RunStatus.RUNNING: 2, RunStatus.UPLOADING: 3}
 UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 RUN_FINAL_KINDS = ("run.completed", "run.failed")
+IGNORED_KIND = "run.ignored"         # an update that changed nothing: recorded, quiet
+OUTPUTS_MAX = 1000                   # outputs a run keeps, however many `run.output` updates add
 OWNERLESS = (None, "api")            # registered by a client, or not yet reported on
 
 
@@ -33,13 +43,15 @@ class StatusUpdate:
     live_status: str | None = None
     outputs: tuple[Any, ...] = ()
     error: str | None = None
+    outputs_only: bool = False          # new outputs of a running run; its status does not move
 
     @classmethod
     def from_event(cls, event: Event) -> StatusUpdate:
         media = event.media
         return cls(run_id=media["run_id"], status=RunStatus(media["status"]), source=event.source,
                    progress=media.get("progress"), live_status=media.get("live_status"),
-                   outputs=tuple(media.get("outputs") or ()), error=media.get("error"))
+                   outputs=tuple(media.get("outputs") or ()), error=media.get("error"),
+                   outputs_only=bool(media.get("outputs_only")))
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,9 @@ def advance(run: Run, update: StatusUpdate, now: float) -> Transition:
     current = run.status
     if current in FINAL_RUN_STATUSES:
         return Transition(run, moved=False, fan_out=False, ignored=f"the run is already {current}")
+    if update.outputs_only:
+        return Transition(replace(run, outputs=merge_outputs(run.outputs, update.outputs), updated_at=now),
+                          moved=True, fan_out=False)
     final = update.status in FINAL_RUN_STATUSES
     if not final and _RANK[update.status] < _RANK[current]:
         return Transition(run, moved=False, fan_out=False, ignored=f"older than {current}")
@@ -81,6 +96,31 @@ def advance(run: Run, update: StatusUpdate, now: float) -> Transition:
                     live_status=update.live_status, outputs=update.outputs or run.outputs, error=update.error,
                     started_at=started, finished_at=now if final else None, updated_at=now)
     return Transition(moved, moved=True, fan_out=final)
+
+
+def merge_outputs(kept: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The run's outputs with `new` ones added: an output with the `id` of a kept one replaces it,
+    one equal to a kept one is not added twice; at most OUTPUTS_MAX in all (the first ones)."""
+    merged = list(kept)
+    where = {_output_key(o): i for i, o in reversed(list(enumerate(merged)))}
+    for output in new:
+        key = _output_key(output)
+        if key in where:
+            merged[where[key]] = output
+        elif len(merged) < OUTPUTS_MAX:
+            where[key] = len(merged)
+            merged.append(output)
+    return tuple(merged)
+
+
+def _output_key(output: Any) -> str:
+    """What makes two outputs the same one: ComfyDeploy's output row `id`, else the whole output."""
+    if isinstance(output, Mapping) and isinstance(output.get("id"), str):
+        return "id:" + output["id"]
+    try:
+        return "json:" + json.dumps(output, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return f"object:{id(output)}"
 
 
 def timing(run: Run) -> dict[str, float | None]:
@@ -104,19 +144,24 @@ def _finite(value: float) -> float | None:
 
 def describe_event(event: Event, transition: Transition) -> Event:
     """The status event as stored: titled with the run's name and status, its media enriched
-    with the run's name, context and timing; an update that fans out keeps its final kind, any
-    other one that claimed a final kind is recorded under a quiet one."""
+    with the run's name, context and timing. An update the run ignored is recorded under the
+    quiet kind `run.ignored` (media["ignored"] says why), so that a repeated final status never
+    looks like a second completion; every other update keeps its own kind."""
     run = transition.run
     name = run.name or f"run {run.id[:8]}"
     media: dict[str, Any] = dict(event.media, name=name, context=dict(run.context), registered=run.registered)
     media.update({k: v for k, v in timing(run).items() if v is not None})
     if transition.ignored:
         media["ignored"] = transition.ignored
-    shown = event.media["status"] if transition.moved else run.status
+    if not transition.moved:
+        shown = f"{run.status} (update ignored)"
+    elif media.get("outputs_only"):
+        shown = f"new output ({run.status})"
+    else:
+        shown = event.media["status"]
     described = replace(event, title=f"{name}: {shown}", media=media)
-    if not transition.fan_out and described.kind in RUN_FINAL_KINDS:
-        # A repeated or late final update is recorded, but must not look like a second completion.
-        described = replace(described, kind="run.update")
+    if not transition.moved:
+        described = replace(described, kind=IGNORED_KIND)
     return described
 
 

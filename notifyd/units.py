@@ -73,6 +73,25 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
+def duration_text(seconds: float) -> str:
+    """A duration exactly as a config takes it back: "1h30m15s", "2s500ms", "0s" (to the millisecond)."""
+    left = int(round(seconds * 1000))
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return "".join(parts) or "0s"
+
+
+def size_text(size: int) -> str:
+    """A size exactly as a config takes it back, in the largest unit that divides it: "1MiB", "64KB", "1500B"."""
+    for unit in ("gib", "mib", "kib", "gb", "mb", "kb"):
+        if size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit[0].upper()}{unit[1:-1]}B"
+    return f"{size}B"
+
+
 def filesize(value: Any) -> str:
     """Bytes as people read them: 29.3 GiB, 512 MiB; empty for nothing."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 2**63:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from notifyd.fanout import SKIPPED_SERVICES
 from notifyd.model import FINAL_RUN_STATUSES, Attempt, DeliveryStatus, Job, Run, StoredEvent
 from notifyd.run_state import timing
 from notifyd.store import Store
@@ -64,12 +65,16 @@ def show_job(store: Store, job_id: int) -> dict[str, Any]:
 
 
 def event_view(stored: StoredEvent, jobs: list[Job]) -> dict[str, Any]:
-    """An event and its jobs as the event JSON shape."""
+    """An event and its jobs as the event JSON shape; `skipped_services` lists the services whose
+    filter took it but which got no job, and why (a URL its run context cannot fill)."""
     event = stored.event
+    skipped = event.media.get(SKIPPED_SERVICES)
     return json_safe({
         "id": stored.id, "source": event.source, "source_type": event.source_type, "kind": event.kind,
         "title": event.title, "body": event.body, "paths": list(event.paths),
         "received_at": iso(stored.received_at), "jobs": [job_summary(j) for j in jobs],
+        "skipped_services": [{"service": str(name), "reason": str(reason)} for name, reason in skipped.items()]
+        if isinstance(skipped, dict) else [],
     })
 
 
@@ -129,8 +134,23 @@ def _run_view(store: Store, run: Run) -> dict[str, Any]:
     })
 
 
+# How far a delivery is from done, furthest first: the one that decides what the run's delivery reads.
+_BEHIND = {DeliveryStatus.FAILED: 3, DeliveryStatus.PENDING: 2, DeliveryStatus.SENT: 1, DeliveryStatus.SKIPPED: 0}
+
+
 def run_delivery(run: Run, jobs: list[Job]) -> dict[str, Any]:
-    """pending until every job of the final event is done; then sent, failed or skipped."""
+    """How the run's final news went out: each of its deliveries (a notification per service, the
+    callback) is a job of the final event, listed under the run's `jobs`; this sums them up as the
+    delivery of the one furthest from done, so that every figure reads as one delivery's.
+
+    - status: pending until every job is done; then failed if any failed, skipped if all were
+      skipped (or there were none), else sent.
+    - delivered_at: when the last one was sent, once all are (status sent).
+    - service, attempts, last_error: the job furthest from done (failed, then pending, then sent,
+      then skipped; among equals the one with the most tries): which service it is, how many tries
+      it has taken, and its last error while it is not sent (None once sent). A run told to three
+      services at the first try reads attempts 1, not 3; 0 before any try.
+    """
     states = [j.delivery for j in jobs]
     if run.status not in FINAL_RUN_STATUSES or DeliveryStatus.PENDING in states:
         status = DeliveryStatus.PENDING
@@ -141,6 +161,8 @@ def run_delivery(run: Run, jobs: list[Job]) -> dict[str, Any]:
     else:
         status = DeliveryStatus.SENT
     sent = [j.finished_at for j in jobs if j.delivery == DeliveryStatus.SENT and j.finished_at]
-    errors = [j.last_error for j in jobs if j.last_error]
+    behind = max(jobs, key=lambda j: (_BEHIND[j.delivery], j.attempts, j.id), default=None)
+    last_error = behind.last_error if behind is not None and behind.delivery != DeliveryStatus.SENT else None
     return {"status": str(status), "delivered_at": iso(max(sent)) if sent and status == DeliveryStatus.SENT else None,
-            "attempts": sum(j.attempts for j in jobs), "last_error": errors[-1] if errors else None}
+            "service": behind.service if behind is not None else None,
+            "attempts": behind.attempts if behind is not None else 0, "last_error": last_error}

@@ -272,6 +272,7 @@ _KODI_METHODS: dict[str, tuple[str, list[tuple[str, str, tuple[str, ...] | None]
         ("content", "string", ("video", "movies", "tvshows", "musicvideos")),
         ("directory", "string", None)]),
     "audiolibrary.clean": ("AudioLibrary.Clean", [("showdialogs", "boolean", None)]),
+    "xbmc.getinfobooleans": ("XBMC.GetInfoBooleans", [("booleans", "array", None)]),
     "jsonrpc.ping": ("JSONRPC.Ping", []),
     "jsonrpc.version": ("JSONRPC.Version", []),
 }
@@ -284,6 +285,18 @@ _KODI_ERRORS = {
 }
 
 _KODI_CONTENT_TYPES = ("application/json-rpc", "application/json", "application/jsonrequest")
+
+# Sources as Kodi stores them (trailing separator) → the content set on them.
+DEFAULT_KODI_SOURCES = {"/storage/movies/": "movies", "/storage/tv/": "tvshows", "/storage/music/": "music"}
+_KODI_SCANNING = {"Library.IsScanningVideo": ("video",), "Library.IsScanningMusic": ("audio",),
+                  "Library.IsScanning": ("video", "audio")}
+
+
+def _below(path: str, folder: str) -> bool:
+    """Whether `path` lies under `folder` (written with or without its trailing separator)."""
+    if folder.endswith(("/", "\\")):
+        return path.startswith(folder) and path != folder
+    return path.startswith(folder + "/") or path.startswith(folder + "\\")
 
 
 def _json_type(value: Any) -> str:
@@ -311,20 +324,92 @@ class KodiServer(FakeHTTPServer):
       application/jsonrequest → 415 (Kodi compares the whole header value). GET `?request=` works too.
     - JSON-RPC errors come back with HTTP 200, as in Kodi.
     - `.calls`: (method as sent, params as sent or None) for every well-formed authenticated call.
-      `.scans`: ("video" | "audio", directory or None, showdialogs) for every successful Scan.
+      `.scans`: ("video" | "audio", directory or None, showdialogs) for every successful Scan;
+      `.cleans`: ("video" | "audio", params) for every successful Clean.
+
+    A disk and a library, as Kodi 20's scanner and cleaner treat them (xbmc/video/VideoInfoScanner.cpp,
+    xbmc/interfaces/builtins/LibraryBuiltins.cpp, VideoDatabase::GetContentForPath):
+    - `.sources`: path (with its trailing separator) → content ("movies", "tvshows", "musicvideos",
+      "music"); `.files`: the files on disk as Kodi sees them (`add_files`, `remove_files`);
+      `.library`: file → "video" | "audio", what Kodi's databases hold; `.log`: Kodi's log lines.
+    - Scan of a directory that does not exist answers "OK", logs "Process directory '…' does not
+      exist - skipping scan." and changes nothing; else it adds the files under the directory (every
+      source of that library without one) that lie in a source of that library.
+    - VideoLibrary.Clean with `directory` cleans only when the directory's content is the `content`
+      asked for ("video": none): a movie folder is "movies", a folder below a TV source is "seasons"
+      or "episodes" (no request names those), a TV source itself "tvshows". With only `content`, it
+      cleans every source of that content; with neither, everything. AudioLibrary.Clean cleans all
+      music. A clean removes the items whose files are gone.
+    - `.scanning`: {"video", "audio"}, set by a test: XBMC.GetInfoBooleans reports it
+      (Library.IsScanningVideo / …Music / Library.IsScanning); a Clean meanwhile is ignored (logged,
+      as Kodi does) and a Scan stops the running scan instead of starting one (Kodi's UpdateLibrary).
     """
 
     server_header = "Kodi"
 
     def __init__(self, username: str = KODI_USER, password: str = KODI_PASSWORD,
-                 api_version: tuple[int, int, int] = (13, 0, 0)) -> None:
+                 api_version: tuple[int, int, int] = (13, 0, 0), sources: dict[str, str] | None = None) -> None:
         self.username = username
         self.password = password
         self.api_version = api_version
         self.calls: list[tuple[str, Any]] = []
         self.scans: list[tuple[str, str | None, bool]] = []
         self.cleans: list[tuple[str, dict[str, Any]]] = []
+        self.sources = dict(DEFAULT_KODI_SOURCES if sources is None else sources)
+        self.files: set[str] = set()
+        self.library: dict[str, str] = {}
+        self.log: list[str] = []
+        self.scanning: set[str] = set()
         super().__init__()
+
+    # ---- the disk and the library -----------------------------------------------------------
+
+    def add_files(self, *paths: str, in_library: bool = True) -> None:
+        """Put files on Kodi's disk; `in_library`: as if a scan had already added them."""
+        with self._lock:
+            self.files.update(paths)
+            if in_library:
+                for path in paths:
+                    kind = self._library_of(path)
+                    assert kind is not None, f"{path} is in no Kodi source"
+                    self.library[path] = kind
+
+    def remove_files(self, folder: str) -> None:
+        """Delete a folder (or a file) from Kodi's disk; the library keeps what it held."""
+        with self._lock:
+            self.files = {f for f in self.files if not (f == folder or _below(f, folder))}
+
+    def in_library(self, folder: str) -> list[str]:
+        """The library's files under `folder`."""
+        with self._lock:
+            return sorted(f for f in self.library if _below(f, folder))
+
+    def _source_of(self, path: str) -> str | None:
+        roots = [s for s in self.sources if path.startswith(s)]
+        return max(roots, key=len) if roots else None
+
+    def _library_of(self, path: str) -> str | None:
+        source = self._source_of(path)
+        if source is None:
+            return None
+        return "audio" if self.sources[source] == "music" else "video"
+
+    def _exists(self, directory: str) -> bool:
+        return any(_below(f, directory) for f in self.files) or any(
+            s == directory or _below(s, directory) for s in self.sources)
+
+    def _content_for(self, path: str) -> str:
+        """VideoDatabase::GetContentForPath."""
+        source = self._source_of(path)
+        if source is None or self.sources[source] == "music":
+            return ""
+        content = self.sources[source]
+        if content != "tvshows":
+            return content
+        if path == source:       # content set on this very path
+            episodes = any(f.startswith(path) and f[len(path):].count(path[-1]) == 0 for f in self.library)
+            return "episodes" if episodes else "tvshows"
+        return "episodes" if any(f.startswith(path) for f in self.library) else "seasons"
 
     @property
     def url(self) -> str:
@@ -437,14 +522,50 @@ class KodiServer(FakeHTTPServer):
         if method == "JSONRPC.Version":
             major, minor, patch = self.api_version
             return {"version": {"major": major, "minor": minor, "patch": patch}}
+        if method == "XBMC.GetInfoBooleans":
+            return {name: any(k in self.scanning for k in _KODI_SCANNING.get(name, ())) for name in
+                    params.get("booleans", [])}
         if method in ("VideoLibrary.Scan", "AudioLibrary.Scan"):
             library = "video" if method.startswith("Video") else "audio"
-            self.scans.append((library, params.get("directory") or None, params.get("showdialogs", True)))
+            directory = params.get("directory") or None
+            self.scans.append((library, directory, params.get("showdialogs", True)))
+            self._scan(library, directory)
             return "OK"
         if method in ("VideoLibrary.Clean", "AudioLibrary.Clean"):
-            self.cleans.append(("video" if method.startswith("Video") else "audio", dict(params)))
+            library = "video" if method.startswith("Video") else "audio"
+            self.cleans.append((library, dict(params)))
+            self._clean(library, params)
             return "OK"
         raise AssertionError(method)
+
+    def _scan(self, library: str, directory: str | None) -> None:
+        if library in self.scanning:             # Kodi's UpdateLibrary: a scan request stops a running scan
+            self.scanning.discard(library)
+            self.log.append(f"{library} library scan stopped by a new scan request")
+            return
+        if directory is not None and not self._exists(directory):
+            self.log.append(f"Process directory '{directory}' does not exist - skipping scan.")
+            return
+        roots = [directory] if directory else [s for s in self.sources if self._library_of(s) == library]
+        for path in self.files:
+            if any(path.startswith(root) for root in roots) and self._library_of(path) == library:
+                self.library[path] = library
+
+    def _clean(self, library: str, params: dict[str, Any]) -> None:
+        if library in self.scanning:
+            self.log.append("CleanLibrary is not possible while scanning or cleaning")
+            return
+        content = params.get("content", "video")
+        content = "" if content == "video" else content
+        directory = params.get("directory", "")
+        roots: list[str] | None = None                 # None: everything in that library
+        if library == "video" and (content or directory):
+            candidates = [directory] if directory else [s for s in self.sources if self.sources[s] != "music"]
+            roots = [path for path in candidates if self._content_for(path) == content]
+        gone = [f for f, kind in self.library.items() if kind == library and f not in self.files
+                and (roots is None or any(f.startswith(root) for root in roots))]
+        for path in gone:
+            del self.library[path]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -665,6 +786,13 @@ class PlexServer(FakeHTTPServer):
     `sections`: [{"key": "1", "title": "Movies", "type": "movie", "locations": ["/storage/movies"]}, ...];
     replace them at run time with `set_sections`. Location ids are assigned once per path.
     Records `.section_reads` (GET /library/sections count) and `.refreshes` ((key, path or None)).
+
+    A disk and a library: `.files`, the files on disk as Plex sees them (`add_files`,
+    `remove_files`); `.items`, file → section key; `.log`, the server's log lines. A refresh with a
+    path that does not exist logs "Error scanning directory, we'll skip and continue" and changes
+    nothing (Plex's scanner cannot list it); otherwise it adds the files under the path (the
+    section's locations without one) and drops the section's items under it whose files are gone
+    (their trash emptied after the scan, Plex's default).
     """
 
     server_header = "Plex Media Server"
@@ -676,6 +804,9 @@ class PlexServer(FakeHTTPServer):
         self.machine_identifier = machine_identifier or uuid.uuid4().hex
         self.section_reads = 0
         self.refreshes: list[tuple[str, str | None]] = []
+        self.files: set[str] = set()
+        self.items: dict[str, str] = {}
+        self.log: list[str] = []
         self._location_ids: dict[str, int] = {}
         self.sections: list[dict[str, Any]] = []
         self.set_sections(DEFAULT_PLEX_SECTIONS if sections is None else sections)
@@ -698,6 +829,44 @@ class PlexServer(FakeHTTPServer):
     def add_section(self, key: str, title: str, type: str, locations: list[str]) -> None:  # noqa: A002
         with self._lock:
             self.set_sections([*self.sections, {"key": key, "title": title, "type": type, "locations": locations}])
+
+    def add_files(self, *paths: str, in_library: bool = True) -> None:
+        """Put files on Plex's disk; `in_library`: as if a scan had already added them."""
+        with self._lock:
+            self.files.update(paths)
+            if in_library:
+                for path in paths:
+                    key = self._section_of(path)
+                    assert key is not None, f"{path} is in no Plex section"
+                    self.items[path] = key
+
+    def remove_files(self, folder: str) -> None:
+        """Delete a folder (or a file) from Plex's disk; the library keeps what it held."""
+        with self._lock:
+            self.files = {f for f in self.files if not (f == folder or _below(f, folder))}
+
+    def in_library(self, folder: str) -> list[str]:
+        """The library's files under `folder`."""
+        with self._lock:
+            return sorted(f for f in self.items if _below(f, folder))
+
+    def _section_of(self, path: str) -> str | None:
+        held = [(len(loc), s["key"]) for s in self.sections for loc in s["locations"] if _below(path, loc)]
+        return max(held)[1] if held else None
+
+    def _scan(self, key: str, path: str | None) -> None:
+        roots = [path] if path else next(s["locations"] for s in self.sections if s["key"] == key)
+        if path and not any(f == path or _below(f, path) for f in self.files) and not any(
+                loc == path or _below(loc, path) for s in self.sections for loc in s["locations"]):
+            self.log.append(f"Error scanning directory, we'll skip and continue: boost::filesystem::"
+                            f'last_write_time: No such file or directory: "{path}"')
+            return
+        for root in roots:
+            for f in self.files:
+                if (f == root or _below(f, root)) and self._section_of(f) == key:
+                    self.items[f] = key
+            for f in [f for f, k in self.items.items() if k == key and _below(f, root) and f not in self.files]:
+                del self.items[f]
 
     def handle(self, req: Request) -> Reply:
         wants_json = "application/json" in (req.header("Accept") or "")
@@ -724,6 +893,8 @@ class PlexServer(FakeHTTPServer):
                                   b"</body></html>", "text/html")
             path = req.param("path")
             self.refreshes.append((key, path if path else None))
+            for section_key in [s["key"] for s in self.sections] if key == "all" else [key]:
+                self._scan(section_key, path or None)
             return Reply(200)
         return Reply(404, b"<html><head><title>Not Found</title></head><body><h1>404 Not Found</h1>"
                           b"</body></html>", "text/html")

@@ -339,6 +339,36 @@ enabled = false
     assert discord.job_kind == "notify"
 
 
+SOURCE_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+
+
+def test_a_secret_on_a_comfydeploy_source_is_refused_saying_to_use_a_token(tmp_path):
+    error = config_error(tmp_path, f'[sources.comfy]\ntype = "comfydeploy"\ntoken = "t0ken-comfy"\n'
+                                   f'secret = "{SOURCE_SECRET}"\n')
+    assert str(error) == (f'{tmp_path / "config.toml"}:4: sources.comfy.secret: ComfyDeploy never signs its '
+                          'webhooks; protect this source with token = "…" and put ?token=… in the webhook URL')
+    assert SOURCE_SECRET not in str(error) and "t0ken-comfy" not in str(error)
+
+
+@pytest.mark.parametrize("stype, app", [("radarr", "Radarr"), ("sonarr", "Sonarr"), ("lidarr", "Lidarr"),
+                                        ("readarr", "Readarr")])
+def test_a_secret_on_an_arr_source_is_refused_saying_where_the_token_goes(tmp_path, stype, app):
+    error = config_error(tmp_path, f'[sources.box]\ntype = "{stype}"\nsecret = "{SOURCE_SECRET}"\n')
+    assert (error.key, error.line) == ("sources.box.secret", 3)
+    assert error.reason == (f'{app} never signs its webhooks; protect this source with token = "…" and enter it '
+                            "as the webhook's Password in the app (or put ?token=… in the webhook URL)")
+
+
+def test_a_secret_stays_for_a_generic_source_and_a_token_for_every_type(tmp_path):
+    text = f'[sources.box]\ntype = "generic"\nsecret = "{SOURCE_SECRET}"\n'
+    for stype in ("radarr", "sonarr", "lidarr", "readarr", "comfydeploy", "generic"):
+        text += f'\n[sources.{stype}1]\ntype = "{stype}"\ntoken = "token-of-{stype}"\n'
+    config = parse_config_text(text, tmp_path / "c.toml")
+    assert config.sources["box"].secret == SOURCE_SECRET
+    assert config.sources["comfydeploy1"].token == "token-of-comfydeploy"
+    assert {"token-of-comfydeploy", SOURCE_SECRET} <= set(config.secrets())
+
+
 def test_service_defaults(tmp_path):
     config = parse_config_text('[services.a]\ntype = "apprise"\nurl = "json://h/x"\n', tmp_path / "c.toml")
     a = config.services["a"]
@@ -439,6 +469,29 @@ def test_wants_explicit_list():
 
 def test_wants_empty_list_takes_nothing():
     assert not service(()).wants("download")
+
+
+@pytest.mark.parametrize("kind", ["download_failed", "import_failed", "retag", "manual_interaction", "app_update",
+                                  "file_delete", "run.failed"])
+def test_wants_by_default_the_kinds_notifyd_knows(kind):
+    assert service(None).wants(kind, "lidarr")
+
+
+def test_an_unknown_kind_goes_only_where_it_is_named():
+    assert not service(None).wants("foobar", "radarr") and not service(None).wants("foobar")
+    assert service(("foobar",)).wants("foobar", "radarr") and service(("*",)).wants("foobar", "radarr")
+
+
+def test_a_generic_sender_and_notifyd_send_name_their_own_kinds():
+    assert service(None).wants("backup", "generic") and service(None).wants("notification", "manual")
+    assert not service(None).wants("test", "generic")
+
+
+def test_fold_window_default_value_and_bounds(tmp_path):
+    assert parse_config_text("", tmp_path / "c.toml").server.fold_window == 10.0
+    assert parse_config_text('[server]\nfold_window = "0s"\n', tmp_path / "c.toml").server.fold_window == 0.0
+    with pytest.raises(ConfigError, match="server.fold_window: expected a duration from 0s to 1h"):
+        parse_config_text('[server]\nfold_window = "2h"\n', tmp_path / "c.toml")
 
 
 def test_events_from_the_file_are_lower_cased(tmp_path):

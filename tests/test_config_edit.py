@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from notifyd.config import read_config_file
-from notifyd.config_edit import add_service, set_service_enabled
-from notifyd.errors import ConfigError, NotFound
+from notifyd.config_edit import add_service, remove_service, set_service_enabled, set_service_fields, write_config_file
+from notifyd.errors import ConfigError, ConfigNotWritable, NotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -221,3 +221,98 @@ def test_a_new_enabled_key_lands_inside_its_table_before_the_next_tables_comment
     set_service_enabled(config_path, "discord", False)
     text = config_path.read_text(encoding="utf-8")
     assert 'priority = 5\nenabled = false\n\n# email goes out last\n[services.mail]' in text
+
+
+def test_remove_takes_the_table_and_its_inner_comments_and_keeps_every_other(config_path):
+    config = remove_service(config_path, "discord")
+    text = config_path.read_text(encoding="utf-8")
+    assert list(config.services) == ["mail"] and "discord" not in text and "# my own server" not in text
+    for kept in ("# notifyd config, hand-written", "# loopback only", "# the default", "# ----- services -----",
+                 "# email goes out last\n[services.mail]", "# keep this comment", "# a trailing comment"):
+        assert kept in text
+    assert text.endswith('events = ["health", "download"]   # only these\n\n# a trailing comment\n')
+
+
+def test_removing_the_last_service_keeps_the_comments_after_it(config_path):
+    config = remove_service(config_path, "mail")
+    text = config_path.read_text(encoding="utf-8")
+    assert list(config.services) == ["discord"] and "[services.mail]" not in text and "alice" not in text
+    assert text.endswith('priority = 5\n\n# email goes out last\n\n# a trailing comment\n')
+    assert text.startswith(COMMENTED.split("[services.mail]")[0])
+
+
+def test_remove_of_a_service_with_sub_tables_keeps_what_follows(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[services.a]\ntype = "apprise"\nurl = "json://h/a"\n\n[services.a.templates.download]\n'
+                    'title = "got {{ title }}"\n\n# b is the backup\n[services.b]\ntype = "apprise"\n'
+                    'url = "json://h/b"\n', encoding="utf-8")
+    config = remove_service(path, "a")
+    assert list(config.services) == ["b"]
+    assert path.read_text(encoding="utf-8") == '\n# b is the backup\n[services.b]\ntype = "apprise"\nurl = "json://h/b"\n'
+
+
+def test_remove_of_an_unknown_service_is_not_found_and_the_file_untouched(config_path):
+    with pytest.raises(NotFound):
+        remove_service(config_path, "slack")
+    assert config_path.read_text(encoding="utf-8") == COMMENTED
+
+
+def test_set_changes_lines_in_place_adds_after_the_last_key_and_removes(config_path):
+    config = set_service_fields(config_path, "mail", {"enabled": False, "priority": 3, "events": None})
+    after = lines(config_path.read_text(encoding="utf-8"))
+    assert "enabled = false   # keep this comment" in after
+    assert 'events = ["health", "download"]   # only these' not in after
+    assert after[after.index("enabled = false   # keep this comment") + 1] == "priority = 3"
+    assert [line for line in after if line not in ("enabled = false   # keep this comment", "priority = 3")] == \
+        [line for line in lines(COMMENTED) if line not in ("enabled = true   # keep this comment",
+                                                           'events = ["health", "download"]   # only these')]
+    assert config.services["mail"].priority == 3 and config.services["mail"].events is None
+
+
+def test_set_writes_a_path_map_as_one_line_of_inline_tables(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[services.kodi]\ntype = "kodi"\nurl = "http://kodi:8080/jsonrpc"\n\n# next\n', encoding="utf-8")
+    config = set_service_fields(path, "kodi", {"path_map": [{"from": "/data", "to": "/media"},
+                                                            {"from": "/x", "to": "/y"}]})
+    assert path.read_text(encoding="utf-8") == (
+        '[services.kodi]\ntype = "kodi"\nurl = "http://kodi:8080/jsonrpc"\n'
+        'path_map = [{from = "/data", to = "/media"}, {from = "/x", to = "/y"}]\n\n# next\n')
+    assert config.services["kodi"].options["path_map"] == (("/data", "/media"), ("/x", "/y"))
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"priority": 0}, "services.mail.priority"),
+    ({"url": None}, "services.mail.url"),                      # url is required: removing it is refused
+    ({"events": ["downlaod"]}, "services.mail.events"),
+    ({"colour": "red"}, "services.mail.colour"),
+])
+def test_a_refused_set_names_the_key_and_leaves_the_file_untouched(config_path, changes, key):
+    with pytest.raises(ConfigError) as info:
+        set_service_fields(config_path, "mail", changes)
+    assert info.value.key == key
+    assert config_path.read_text(encoding="utf-8") == COMMENTED
+
+
+def test_a_check_that_refuses_leaves_the_file_untouched(config_path):
+    def refuse(config):
+        raise ConfigError("no", key="services.mail.url")
+    with pytest.raises(ConfigError):
+        set_service_fields(config_path, "mail", {"priority": 2}, check=refuse)
+    with pytest.raises(ConfigError):
+        add_service(config_path, "x", {"type": "apprise", "url": "json://h/x"}, check=refuse)
+    assert config_path.read_text(encoding="utf-8") == COMMENTED
+
+
+def test_write_config_file_is_0600_and_replaces_only_a_regular_file(tmp_path):
+    target = tmp_path / "deep" / "er" / "config.toml"
+    write_config_file(target, "# new\n")
+    assert target.read_text() == "# new\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    target.chmod(0o644)
+    write_config_file(target, "# again\n")
+    assert target.read_text() == "# again\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    for where, reason in ((tmp_path, "Is a directory"), (Path("/dev/null"), "not a regular file"),
+                          (target / "below.toml", f"{target} is not a folder")):
+        with pytest.raises(ConfigNotWritable) as info:
+            write_config_file(where, "x")
+        assert str(info.value) == f"cannot write {where}: {reason}"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["config.toml"]

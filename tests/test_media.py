@@ -27,6 +27,9 @@ from media_servers import (
 def media_config(path: Path, kodi: KodiServer, jellyfin: JellyfinServer, emby: EmbyServer, plex: PlexServer,
                  smtp: SmtpSink, scan_delay: str = "200ms", kodi_password: str = KODI_PASSWORD) -> Path:
     path.write_text(f"""
+[server]
+fold_window = "200ms"   # Sonarr's per-file imports wait this for their Import Complete (none here)
+
 [store]
 path = "{path.parent / 'media.db'}"
 
@@ -89,7 +92,7 @@ def settled(daemon: Daemon, event_id: int, timeout: float = 15) -> dict[str, Any
     return wait_for(done, timeout, interval=0.1, message=f"event {event_id}'s jobs to finish")
 
 
-# fixture → (kind, title, Kodi scan, Jellyfin update, Emby update, Plex refresh, email subject, email body)
+# fixture → (kind, title, Kodi scan or clean, Jellyfin update, Emby update, Plex refresh, email subject, email body)
 M, TV, MU, BK = "/data/media/movies", "/data/media/tv", "/data/media/music", "/data/media/books"
 EXPECTED = {
     "radarr-download": (
@@ -104,10 +107,10 @@ EXPECTED = {
         "health", "Radarr health warning", None, None, None, None, "Radarr health warning",
         "Indexers unavailable due to failures for more than 6 hours: NZBgeek (Prowlarr)\n"
         "https://wiki.servarr.com/radarr/system#indexers-are-unavailable-due-to-failures"),
-    "radarr-moviedelete": (
+    "radarr-moviedelete": (                     # a removal: Kodi cleans, Plex rescans the parent
         "delete", "Cats (2019)",
-        ("video", "/storage/movies/Cats (2019)/"), ("/media/movies/Cats (2019)", "Deleted"),
-        ("/mnt/media/movies/Cats (2019)", "Deleted"), ("1", "/storage/movies/Cats (2019)"),
+        ("clean", "/storage/movies/Cats (2019)/"), ("/media/movies/Cats (2019)", "Deleted"),
+        ("/mnt/media/movies/Cats (2019)", "Deleted"), ("1", "/storage/movies"),
         "Cats (2019) deleted", None),
     "radarr-rename": (
         "rename", "Arrival (2016)",
@@ -129,9 +132,9 @@ EXPECTED = {
         ("audio", "/storage/music/Radiohead/"), ("/media/music/Radiohead", "Created"),
         ("/mnt/media/music/Radiohead", "Created"), ("3", "/storage/music/Radiohead"),
         "Radiohead · OK Computer (1997) imported", None),
-    "readarr-download": (
+    "readarr-download": (                       # Kodi keeps no books: no Kodi job
         "download", "Ursula K. Le Guin · The Dispossessed",
-        ("video", "/storage/books/Ursula K. Le Guin/"), ("/media/books/Ursula K. Le Guin", "Created"),
+        None, ("/media/books/Ursula K. Le Guin", "Created"),
         ("/mnt/media/books/Ursula K. Le Guin", "Created"), ("4", "/storage/books/Ursula K. Le Guin"),
         "Ursula K. Le Guin · The Dispossessed imported", None),
     "readarr-health": (
@@ -143,16 +146,18 @@ def test_every_sample_payload_end_to_end(tmp_path: Path, daemons: DaemonFactory,
     kodi, jellyfin, emby, plex, smtp = servers
     daemon = daemons.start(media_config(tmp_path / "config.toml", *servers))
     for name, (kind, title, scan, jf, em, px, subject, body) in EXPECTED.items():
-        before = (len(kodi.scans), len(jellyfin.updates), len(emby.updates), len(plex.refreshes), len(smtp.messages))
+        before = (len(kodi.scans), len(jellyfin.updates), len(emby.updates), len(plex.refreshes), len(smtp.messages),
+                  len(kodi.cleans))
         answer = daemon.post(f"/webhooks/{name.split('-')[0]}", fixture(name))
         assert answer.status_code == 202, (name, answer.text)
         event = settled(daemon, answer.json()["event_id"])
         assert (event["kind"], event["title"]) == (kind, title), name
         assert all(j["delivery"] == "sent" for j in event["jobs"]), (name, event["jobs"])
         refreshes = {j["service"] for j in event["jobs"]} - {"mail"}
-        assert refreshes == ({"kodi", "jellyfin", "emby", "plex"} if scan else set()), name
+        assert refreshes == ({"kodi"} if scan else set()) | ({"jellyfin", "emby", "plex"} if jf else set()), name
         new_scans = [s[:2] for s in kodi.scans[before[0]:]]
-        assert new_scans == ([scan] if scan else []), name
+        new_cleans = [("clean", c[1].get("directory")) for c in kodi.cleans[before[5]:]]
+        assert new_scans + new_cleans == ([scan] if scan else []), name
         assert jellyfin.updates[before[1]:] == ([jf] if jf else []), name
         assert emby.updates[before[2]:] == ([em] if em else []), name
         assert plex.refreshes[before[3]:] == ([px] if px else []), name
@@ -247,7 +252,7 @@ def test_services_add_then_test_against_jellyfin_running_and_stopped(tmp_path: P
     jellyfin.stop()
     tested = run_cli("services", "test", "jf", config=config, env=env)
     assert tested.returncode == 1 and "Traceback" not in tested.stdout + tested.stderr
-    assert "jf: failed" in tested.stdout and "connection refused" in tested.stdout
+    assert tested.stderr.startswith("error: jf: failed") and "connection refused" in tested.stderr
     assert JELLYFIN_KEY not in tested.stdout + tested.stderr
     job = cli_json("jobs", "list", "--service", "jf", config=config, env=env)[0]
     assert job["state"] == "dead" and job["attempts"] == 1        # a test is never retried later

@@ -85,6 +85,58 @@ def test_kodi_errors(kodi: KodiServer) -> None:
     assert kodi.scans == []
 
 
+def test_kodi_scan_of_a_folder_that_is_gone_is_skipped_and_keeps_its_items(kodi: KodiServer) -> None:
+    kodi.add_files("/storage/movies/Cats (2019)/Cats (2019).mkv")
+    kodi.add_files("/storage/movies/Arrival (2016)/Arrival.mkv", in_library=False)
+    kodi.remove_files("/storage/movies/Cats (2019)")
+    assert rpc(kodi, "VideoLibrary.Scan", {"directory": "/storage/movies/Cats (2019)/"}).json()["result"] == "OK"
+    assert kodi.log == ["Process directory '/storage/movies/Cats (2019)/' does not exist - skipping scan."]
+    assert kodi.in_library("/storage/movies") == ["/storage/movies/Cats (2019)/Cats (2019).mkv"]
+    rpc(kodi, "VideoLibrary.Scan", {"directory": "/storage/movies/Arrival (2016)/"})      # this one exists
+    assert kodi.in_library("/storage/movies/Arrival (2016)") == ["/storage/movies/Arrival (2016)/Arrival.mkv"]
+    assert len(kodi.log) == 1
+
+
+def test_kodi_clean_drops_what_is_gone_where_its_content_matches(kodi: KodiServer) -> None:
+    kodi.add_files("/storage/movies/Cats (2019)/Cats (2019).mkv", "/storage/movies/Heat (1995)/Heat.mkv",
+                   "/storage/tv/Severance/Season 02/S02E01.mkv", "/storage/music/Bjork/Post/01.flac")
+    for gone in ("/storage/movies/Cats (2019)", "/storage/movies/Heat (1995)", "/storage/tv/Severance",
+                 "/storage/music/Bjork"):
+        kodi.remove_files(gone)
+
+    def clean(method: str, **params: object) -> None:
+        assert rpc(kodi, method, params).json()["result"] == "OK"
+
+    clean("VideoLibrary.Clean", showdialogs=False, directory="/storage/movies/Cats (2019)/")     # "video": no match
+    clean("VideoLibrary.Clean", showdialogs=False, content="tvshows", directory="/storage/tv/Severance/")  # "seasons"
+    assert len(kodi.library) == 4
+    clean("VideoLibrary.Clean", showdialogs=False, content="movies", directory="/storage/movies/Cats (2019)/")
+    assert kodi.in_library("/storage/movies") == ["/storage/movies/Heat (1995)/Heat.mkv"]
+    clean("VideoLibrary.Clean", showdialogs=False, content="tvshows")
+    assert kodi.in_library("/storage/tv") == [] and kodi.in_library("/storage/movies")
+    clean("AudioLibrary.Clean", showdialogs=False)
+    assert kodi.in_library("/storage/music") == [] and kodi.in_library("/storage/movies")
+    clean("VideoLibrary.Clean")
+    assert kodi.library == {}
+    err = rpc(kodi, "AudioLibrary.Clean", {"directory": "/storage/music/"}).json()["error"]   # takes no folder
+    assert err["code"] == -32602
+    err = rpc(kodi, "VideoLibrary.Clean", {"content": "episodes"}).json()["error"]
+    assert err["code"] == -32602
+
+
+def test_kodi_while_scanning_a_clean_is_ignored_and_a_scan_stops_it(kodi: KodiServer) -> None:
+    kodi.add_files("/storage/movies/Cats (2019)/Cats (2019).mkv")
+    kodi.remove_files("/storage/movies/Cats (2019)")
+    kodi.scanning.add("video")
+    answer = rpc(kodi, "XBMC.GetInfoBooleans", {"booleans": ["Library.IsScanningVideo", "Library.IsScanningMusic",
+                                                             "Library.IsScanning"]}).json()["result"]
+    assert answer == {"Library.IsScanningVideo": True, "Library.IsScanningMusic": False, "Library.IsScanning": True}
+    assert rpc(kodi, "VideoLibrary.Clean", {"showdialogs": False}).json()["result"] == "OK"
+    assert kodi.in_library("/storage/movies") and kodi.log == ["CleanLibrary is not possible while scanning or cleaning"]
+    rpc(kodi, "VideoLibrary.Scan", {"directory": "/storage/movies/"})
+    assert kodi.scanning == set() and "stopped" in kodi.log[-1]
+
+
 # ---- Jellyfin ---------------------------------------------------------------------------------------
 
 def mb(key: str) -> dict[str, str]:
@@ -209,6 +261,21 @@ def test_plex_refresh_and_auth(plex: PlexServer) -> None:
     assert plex.refreshes == [("1", "/storage/movies/Heat (1995)"), ("2", None)]
     assert plex.section_reads == 0
     assert httpx.get(plex.url + "/identity", timeout=T).status_code == 200
+
+
+def test_plex_refresh_of_a_gone_folder_keeps_its_items_and_of_its_parent_drops_them(plex: PlexServer) -> None:
+    plex.add_files("/storage/movies/Cats (2019)/Cats (2019).mkv", "/storage/movies/Heat (1995)/Heat.mkv")
+    plex.add_files("/storage/movies/Arrival (2016)/Arrival.mkv", in_library=False)
+    plex.remove_files("/storage/movies/Cats (2019)")
+    headers = {"X-Plex-Token": PLEX_TOKEN}
+    r = httpx.get(f"{plex.url}/library/sections/1/refresh", params={"path": "/storage/movies/Cats (2019)"},
+                  headers=headers, timeout=T)
+    assert r.status_code == 200 and "/storage/movies/Cats (2019)/Cats (2019).mkv" in plex.items
+    assert plex.log == ["Error scanning directory, we'll skip and continue: boost::filesystem::last_write_time: "
+                        'No such file or directory: "/storage/movies/Cats (2019)"']
+    httpx.get(f"{plex.url}/library/sections/1/refresh", params={"path": "/storage/movies"}, headers=headers, timeout=T)
+    assert plex.in_library("/storage/movies") == ["/storage/movies/Arrival (2016)/Arrival.mkv",
+                                                  "/storage/movies/Heat (1995)/Heat.mkv"]
 
 
 def test_plex_sections_change_at_run_time() -> None:

@@ -7,7 +7,17 @@ from dataclasses import replace
 import pytest
 
 from notifyd.model import Event, Run, RunStatus
-from notifyd.run_state import StatusUpdate, advance, callback_body, describe_event, new_run, registered_media, timing
+from notifyd.run_state import (
+    OUTPUTS_MAX,
+    StatusUpdate,
+    advance,
+    callback_body,
+    describe_event,
+    merge_outputs,
+    new_run,
+    registered_media,
+    timing,
+)
 
 T0 = 1_700_000_000.0
 
@@ -89,10 +99,49 @@ def test_the_stored_event_names_the_run_and_quiets_a_repeated_final() -> None:
     assert shown.kind == "run.completed" and shown.title == "Portrait batch: completed"
     assert shown.media["context"] == {"chat_id": "42"} and shown.media["duration_s"] == 4.0
     repeat = describe_event(event, advance(first.run, update("completed"), T0 + 5))
-    assert repeat.kind == "run.update" and repeat.media["ignored"] == "the run is already completed"
+    assert repeat.kind == "run.ignored" and repeat.media["ignored"] == "the run is already completed"
+    assert repeat.title == "Portrait batch: completed (update ignored)"
     running = replace(event, kind="run.running", media={"run_id": "r1", "status": "running"})
     unnamed = describe_event(running, advance(run(), update("running"), T0))
     assert unnamed.title == "run r1: running" and unnamed.kind == "run.running"
+    late = describe_event(running, advance(first.run, update("running"), T0 + 6))
+    assert late.kind == "run.ignored" and late.media["ignored"] == "the run is already completed"
+    foreign = describe_event(event, advance(first.run, update("completed", source="impostor"), T0 + 7))
+    assert foreign.kind == "run.ignored" and "reported by source 'comfy'" in foreign.media["ignored"]
+
+
+IMAGE = {"id": "o1", "data": {"images": [{"url": "https://cdn.example/1.png"}]}, "node_meta": {"node_id": "9"}}
+TEXT = {"id": "o2", "data": {"text": ["a caption"]}, "node_meta": {"node_id": "14"}}
+
+
+def test_an_outputs_only_update_adds_outputs_and_moves_nothing_else() -> None:
+    r = advance(run(), update("running", progress=0.5, live_status="Executing KSampler"), T0).run
+    step = advance(r, update("completed", outputs=(IMAGE,), outputs_only=True, progress=1.0, live_status="x"), T0 + 1)
+    assert step.moved and not step.fan_out and step.ignored is None
+    assert step.run.status == RunStatus.RUNNING and step.run.finished_at is None
+    assert (step.run.progress, step.run.live_status) == (0.5, "Executing KSampler")
+    assert step.run.outputs == (IMAGE,) and step.run.updated_at == T0 + 1
+    step = advance(step.run, update("running", outputs=(TEXT,), outputs_only=True), T0 + 2)
+    assert step.run.outputs == (IMAGE, TEXT)
+    event = Event(source="comfy", source_type="comfydeploy", kind="run.output", title="",
+                  media={"run_id": "r1", "status": "running", "outputs_only": True})
+    shown = describe_event(event, step)
+    assert shown.kind == "run.output" and shown.title == "run r1: new output (running)"
+    # the final status brings every output, and replaces the list
+    done = advance(step.run, update("completed", outputs=(IMAGE, TEXT)), T0 + 3)
+    assert done.fan_out and done.run.outputs == (IMAGE, TEXT)
+    late = advance(done.run, update("running", outputs=({"id": "o3"},), outputs_only=True), T0 + 4)
+    assert not late.moved and late.run.outputs == (IMAGE, TEXT) and late.ignored == "the run is already completed"
+
+
+def test_merging_outputs_replaces_by_id_and_never_adds_one_twice() -> None:
+    newer = {**IMAGE, "data": {"images": [{"url": "https://cdn.example/1-signed.png"}]}}
+    assert merge_outputs((IMAGE, TEXT), (newer,)) == (newer, TEXT)
+    plain = {"data": {"text": ["no id"]}}
+    assert merge_outputs((plain,), (dict(plain), TEXT)) == (plain, TEXT)
+    many = tuple({"id": f"o{i}"} for i in range(OUTPUTS_MAX))
+    assert merge_outputs(many, ({"id": "extra"},)) == many                       # capped
+    assert merge_outputs(many, ({"id": "o5", "v": 2},))[5] == {"id": "o5", "v": 2}   # a known one still replaces
 
 
 def test_a_late_registration_names_the_final_event() -> None:

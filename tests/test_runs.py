@@ -12,7 +12,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from conftest import FIXTURES, DaemonFactory, Receiver, cli_json, wait_for, write_config
+from conftest import FIXTURES, DaemonFactory, Receiver, cli_json, run_cli, wait_for, write_config
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SOURCE_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
@@ -61,7 +61,7 @@ def test_a_lifecycle_gives_one_notification_and_one_signed_callback(tmp_path: Pa
         took = (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
         assert run["duration_s"] == pytest.approx(took, abs=0.01) and run["duration_s"] >= 1.0    # it slept 1 s
         assert run["cost_usd"] == pytest.approx(run["duration_s"] * 0.002, abs=1e-6)
-        assert run["started_at"] and run["finished_at"] and run["delivery"]["attempts"] == 2
+        assert run["started_at"] and run["finished_at"] and run["delivery"]["attempts"] == 1    # each went at once
         assert run["outputs"][0]["data"]["images"][0]["filename"] == "ComfyUI_00001_.png"
 
         # late and repeated updates change nothing and notify no one
@@ -99,13 +99,14 @@ def test_a_callback_receiver_that_is_down_at_first_is_retried(tmp_path: Path, da
         run = wait_for(lambda: (lambda r: r if r["delivery"]["status"] == "sent" else None)(
             daemon.get("/runs/r-1").json()), message="the callback delivered")
         assert run["status"] == "failed" and run["delivery"]["attempts"] == 3
+        assert run["delivery"]["service"] == "(callback)" and run["delivery"]["last_error"] is None
         assert len(callback.requests) == 3
         ids = {r.headers["webhook-id"] for r in callback.requests}
         assert len(ids) == 1                                                # the same id on every retry
         body = Webhook(SECRET).verify(json.dumps(callback.requests[-1].body, separators=(",", ":")),
                                       callback.requests[-1].headers)
         assert body["status"] == "failed"
-        assert body["error"] == "Error in node 12 (CheckpointLoaderSimple): model file not found"
+        assert body["error"] == "the run failed (Error in node 12 (CheckpointLoaderSimple): model file not found)"
     finally:
         chat.close()
         callback.close()
@@ -165,6 +166,145 @@ def test_a_missing_context_key_makes_that_job_dead_with_a_reason(tmp_path: Path,
     assert daemon.get("/runs/r-2").json()["delivery"]["status"] == "failed"
 
 
+REAL = FIXTURES / "comfydeploy"          # bodies shaped as ComfyDeploy's backend sends them
+REAL_RUN = "c4d6e8f0-1a2b-4c3d-8e5f-6a7b8c9d0e1f"
+COMFY_TOKEN = "comfy-url-token-7f3c2a9e"
+
+
+def real(name: str) -> dict:
+    return json.loads((REAL / f"{name}.json").read_text())
+
+
+def settled(daemon) -> bool:
+    """Nothing queued or running: every job the daemon was given has finished."""
+    queue = daemon.get("/health").json()["queue"]
+    return queue["queued"] == 0 and queue["running"] == 0
+
+
+def test_real_comfydeploy_bodies_through_a_source_protected_by_a_url_token(tmp_path: Path,
+                                                                          daemons: DaemonFactory) -> None:
+    chat, callback = Receiver(), Receiver()
+    callback.script = [503]                                   # the callback needs a second try
+    try:
+        extra = f'\n[sources.comfy]\ntype = "comfydeploy"\ntoken = "{COMFY_TOKEN}"\n'
+        daemon = daemons.start(runs_config(tmp_path, chat, extra=extra))
+        hook = f"/webhooks/comfy?token={COMFY_TOKEN}"         # the URL given to ComfyDeploy as its webhook
+
+        def post(name: str) -> dict:
+            answer = daemon.post(hook, real(name))
+            assert answer.status_code == 202, answer.text
+            return answer.json()
+
+        # ComfyDeploy sends no header of ours: the token in the URL is what lets it in
+        assert daemon.post("/webhooks/comfy", real("running")).status_code == 401
+        assert daemon.post("/webhooks/comfy?token=wrong-token", real("running")).status_code == 401
+        assert daemon.post("/webhooks/comfy", {**real("running"), "run_id": "r-bearer"},
+                           headers={"Authorization": f"Bearer {COMFY_TOKEN}"}).status_code == 202
+        assert COMFY_TOKEN not in daemon.log()
+
+        assert daemon.post("/runs", {"id": "r-elsewhere"}).status_code == 201      # another run: untouched
+        registered = daemon.post("/runs", {"id": REAL_RUN, "name": "Astronaut", "notify": ["chat"],
+                                           "context": {"chat_id": "42"},
+                                           "callback_url": f"http://127.0.0.1:{callback.port}/done"})
+        assert registered.status_code == 201, registered.text
+
+        first = post("queued-without-event-type")                 # no event_type: a status update
+        assert first["kind"] == "run.queued" and first["jobs"] == []
+        assert post("running")["kind"] == "run.running"
+        run = daemon.get(f"/runs/{REAL_RUN}").json()
+        assert (run["status"], run["progress"], run["live_status"]) == ("running", 0.42, "Executing KSampler")
+
+        # run.output: the run's outputs grow, its status and progress do not move
+        image, text = real("output-image")["outputs"][0], real("output-text")["outputs"][0]
+        for name, outputs in (("output-image", [image]), ("output-text", [image, text])):
+            answer = post(name)
+            assert answer["kind"] == "run.output" and answer["jobs"] == []
+            run = daemon.get(f"/runs/{REAL_RUN}").json()
+            assert (run["status"], run["progress"], run["outputs"]) == ("running", 0.42, outputs)
+        shown = daemon.get(f"/events/{answer['event_id']}").json()
+        assert shown["kind"] == "run.output" and shown["title"] == "Astronaut: new output (running)"
+
+        final = post("success")
+        assert final["kind"] == "run.completed"
+        assert sorted(j["service"] for j in final["jobs"]) == ["(callback)", "chat"]
+        run = wait_for(lambda: (lambda r: r if r["delivery"]["status"] == "sent" else None)(
+            daemon.get(f"/runs/{REAL_RUN}").json()), message="the run's deliveries")
+        assert run["status"] == "completed" and run["progress"] == 1.0
+        assert run["outputs"] == real("success")["outputs"]        # images, files, gifs and text, as sent
+
+        # delivery reads per notification: the callback took 2 tries, the chat 1; not 3 in all
+        tries = {j["service"]: j["attempts"] for j in run["jobs"]}
+        assert tries == {"chat": 1, "(callback)": 2}
+        assert run["delivery"]["attempts"] == 2 and run["delivery"]["service"] == "(callback)"
+        assert run["delivery"]["last_error"] is None and run["delivery"]["delivered_at"] is not None
+
+        # a byte-identical resend (ComfyDeploy's own retry) is a duplicate of the first: nothing new
+        resent = daemon.post(hook, real("success"))
+        assert resent.status_code == 200 and resent.json()["duplicate"] is True
+        assert resent.json()["event_id"] == final["event_id"]
+        # a repeated final status: recorded under a quiet kind, no job, nobody told again
+        answer = daemon.post(hook, {**real("success"), "live_status": None})
+        assert answer.status_code == 202, answer.text
+        again = answer.json()
+        assert again["kind"] == "run.ignored" and again["jobs"] == []
+        repeat = daemon.get(f"/events/{again['event_id']}").json()
+        assert repeat["jobs"] == [] and repeat["title"] == "Astronaut: completed (update ignored)"
+        wait_for(lambda: settled(daemon), message="an empty queue")
+        assert [r.path for r in chat.requests] == ["/chat/42"]
+        message = chat.requests[0].body["message"]
+        cdn = f"https://comfy-deploy-output.s3.us-east-2.amazonaws.com/outputs/runs/{REAL_RUN}"
+        for shown_output in (f"{cdn}/ComfyUI_00001_.png", f"{cdn}/turntable_00001.mp4", f"{cdn}/preview_00001.gif",
+                             "a portrait of an astronaut in soft morning light, 35mm"):
+            assert shown_output in message, message
+        assert chat.requests[0].body["title"] == "Astronaut: completed"
+        assert len(callback.requests) == 2 and callback.requests[-1].body["outputs"] == run["outputs"]
+        assert daemon.get("/runs/r-elsewhere").json()["status"] == "queued"
+    finally:
+        chat.close()
+        callback.close()
+
+
+def test_a_placeholder_service_gets_nothing_from_an_arr_download(tmp_path: Path, daemons: DaemonFactory) -> None:
+    chat, sink = Receiver(), Receiver()
+    try:
+        config = write_config(tmp_path / "config.toml", services=f"""
+[services.chat]
+type = "apprise"
+url = "json://127.0.0.1:{chat.port}/chat/{{chat_id}}"
+
+[services.chatty]
+type = "apprise"
+url = "json://127.0.0.1:{chat.port}/chatty/{{chat_id}}"
+events = ["download", "run.completed"]
+
+[services.sink]
+type = "apprise"
+url = "{sink.json_url}"
+""")
+        daemon = daemons.start(config)
+        answer = daemon.post("/webhooks/radarr", json.loads((FIXTURES / "radarr-download.json").read_text()))
+        assert answer.status_code == 202 and answer.json()["kind"] == "download"
+        assert [j["service"] for j in answer.json()["jobs"]] == ["sink"]
+        event = daemon.get(f"/events/{answer.json()['event_id']}").json()
+        assert event["skipped_services"] == [{"service": "chatty", "reason": "its URL needs {chat_id} from a tracked "
+                                              "run's context; this event's context has none (it is not about a "
+                                              "tracked run)"}]
+        shown = run_cli("events", "show", str(event["id"]), config=config, env={**daemon.env, "COLUMNS": "1000"})
+        assert "no job for chatty: its URL needs {chat_id}" in shown.stdout
+        # an unregistered run has no context: its filter takes run.completed, its URL cannot be filled
+        final = daemon.post("/webhooks/comfydeploy", real("success")).json()
+        assert final["kind"] == "run.completed" and [j["service"] for j in final["jobs"]] == ["sink"]
+        wait_for(lambda: len(sink.requests) == 2, message="the sink's two notifications")
+        wait_for(lambda: settled(daemon), message="an empty queue")
+        assert chat.requests == []
+        listed = {s["name"]: s["events"] for s in cli_json("services", "list", config=config, env=daemon.env)}
+        assert listed == {"chat": ["(runs that name it in notify)"], "chatty": ["download", "run.completed"],
+                          "sink": ["(all but test)"]}
+    finally:
+        chat.close()
+        sink.close()
+
+
 def signed(secret: str, body: dict, msg_id: str = "msg_1", when: datetime | None = None) -> tuple[bytes, dict]:
     raw = json.dumps(body)
     when = when or datetime.now(UTC)
@@ -175,19 +315,32 @@ def signed(secret: str, body: dict, msg_id: str = "msg_1", when: datetime | None
 
 def test_a_source_with_a_secret_needs_a_valid_fresh_signature(tmp_path: Path, daemons: DaemonFactory,
                                                                receiver: Receiver) -> None:
-    extra = f'\n[sources.comfy]\ntype = "comfydeploy"\nsecret = "{SOURCE_SECRET}"\n'
+    extra = f'\n[sources.signed]\ntype = "generic"\nsecret = "{SOURCE_SECRET}"\n'
     daemon = daemons.start(runs_config(tmp_path, receiver, extra=extra))
-    url = daemon.url + "/webhooks/comfy"
-    assert httpx.post(url, json=fixture("queued")).status_code == 401
-    raw, headers = signed("whsec_" + "A" * 32, fixture("queued"))
+    url = daemon.url + "/webhooks/signed"
+    body = {"kind": "backup", "title": "nightly"}
+    assert httpx.post(url, json=body).status_code == 401
+    raw, headers = signed("whsec_" + "A" * 32, body)
     assert httpx.post(url, content=raw, headers=headers).status_code == 401
-    raw, headers = signed(SOURCE_SECRET, fixture("queued"), when=datetime.fromtimestamp(time.time() - 600, UTC))
+    raw, headers = signed(SOURCE_SECRET, body, when=datetime.fromtimestamp(time.time() - 600, UTC))
     stale = httpx.post(url, content=raw, headers=headers)
     assert stale.status_code == 401 and "too old" in stale.json()["detail"]
     assert httpx.post(url, content=raw, headers={**headers, "webhook-signature": "garbage"}).status_code == 401
-    raw, headers = signed(SOURCE_SECRET, fixture("queued"))
-    assert httpx.post(url, content=raw, headers=headers).status_code == 202
-    assert daemon.get(f"/runs/{RUN_ID}").json()["status"] == "queued"
+    raw, headers = signed(SOURCE_SECRET, body)
+    accepted = httpx.post(url, content=raw, headers=headers)
+    assert accepted.status_code == 202 and accepted.json()["kind"] == "backup"
+
+
+def test_a_comfydeploy_source_with_a_secret_is_refused_at_start(tmp_path: Path, daemons: DaemonFactory,
+                                                                receiver: Receiver) -> None:
+    # ComfyDeploy never signs: such a source would refuse every real update, so the config is refused.
+    extra = f'\n[sources.comfy]\ntype = "comfydeploy"\nsecret = "{SOURCE_SECRET}"\n'
+    config = runs_config(tmp_path, receiver, extra=extra)
+    checked = run_cli("config", "check", config=config)
+    assert checked.returncode == 2
+    assert "sources.comfy.secret: ComfyDeploy never signs its webhooks; protect this source with token" \
+        in " ".join(checked.stderr.split())
+    assert SOURCE_SECRET not in checked.stdout + checked.stderr
 
 
 def test_a_webhook_service_is_signed_keeps_its_id_and_410_switches_it_off(tmp_path: Path, daemons: DaemonFactory,
@@ -212,8 +365,20 @@ def test_a_webhook_service_is_signed_keeps_its_id_and_410_switches_it_off(tmp_pa
         assert "410 Gone" in job["last_error"] and job["attempts"] == 1
         assert daemon.post("/webhooks/generic", {"kind": "backup", "title": "after"}).json()["jobs"] == []
         assert "switched off" in daemon.log()
-        from conftest import run_cli
+        # listed as disabled, with why and how to switch it back on: JSON, the table, the status page
+        listed = {s["name"]: s for s in cli_json("services", "list", config=config, env=daemon.env)}
+        assert listed["hook"]["enabled"] is False and listed["chat"]["enabled"] is True
+        reason = listed["hook"]["disabled_reason"]
+        assert reason.startswith("switched off by its receiver: HTTP 410 Gone from ") and \
+            reason.endswith("`notifyd services enable hook` switches it back on"), reason
+        assert listed["chat"]["disabled_reason"] is None
+        table = run_cli("services", "list", config=config, env={**daemon.env, "COLUMNS": "1000"}).stdout
+        assert "no: switched off by its receiver: HTTP 410 Gone" in table and "notifyd services enable hook" in table
+        page = daemon.get("/ui/services").text
+        assert "switched off by its receiver: HTTP 410 Gone" in page and "notifyd services enable hook" in page
         assert run_cli("services", "enable", "hook", config=config, env=daemon.env).returncode == 0
+        listed = {s["name"]: s for s in cli_json("services", "list", config=config, env=daemon.env)}
+        assert listed["hook"]["enabled"] is True and listed["hook"]["disabled_reason"] is None
         hook.default_status = 200
         assert [j["service"] for j in daemon.post("/webhooks/generic", {"kind": "backup", "title": "back"}).json()["jobs"]] \
             == ["hook"]

@@ -11,9 +11,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notifyd.errors import BadPayload
+from notifyd.event_kinds import ARR_KINDS, GENERIC, KNOWN_KINDS, QUIET, RUN_KINDS
+from notifyd.fields import TITLE_MAX
 from notifyd.model import Event
-from notifyd.sources import SOURCE_TYPES
-from notifyd.sources.arr import parse_lidarr, parse_radarr, parse_readarr, parse_sonarr
+from notifyd.sources import SOURCE_TYPES, comfydeploy
+from notifyd.sources.arr import (
+    KINDS,
+    REASON_MAX,
+    REASONS_MAX,
+    parse_lidarr,
+    parse_radarr,
+    parse_readarr,
+    parse_sonarr,
+    tally,
+)
+from notifyd.sources.generic import parse_generic
+
+from arr_bodies import arr_body, every_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PARSERS = {"radarr": parse_radarr, "sonarr": parse_sonarr, "lidarr": parse_lidarr, "readarr": parse_readarr}
@@ -52,7 +66,7 @@ EXPECTED = {
     "radarr-moviedelete.json": (
         "delete", "Cats (2019)", ("/data/media/movies/Cats (2019)",),
         {"app": "radarr", "media_type": "movie", "level": "info", "year": 2019,
-         "ids": {"tmdb": 536869, "imdb": "tt5697572"}}),
+         "ids": {"tmdb": 536869, "imdb": "tt5697572"}, "deleted_files": True, "size": 4294967296}),
     "radarr-rename.json": (
         "rename", "Arrival (2016)", ("/data/media/movies/Arrival (2016)",),
         {"app": "radarr", "media_type": "movie", "level": "info", "year": 2016,
@@ -111,7 +125,7 @@ ABSENT = {
     "radarr-download.json": ("app_url", "replaced", "episodes"),
     "radarr-grab.json": ("app_url", "overview"),
     "radarr-health.json": ("media_type", "app_url", "ids", "year"),
-    "radarr-moviedelete.json": ("quality", "size", "replaced"),
+    "radarr-moviedelete.json": ("quality", "replaced"),
     "radarr-test.json": ("ids", "app_url", "download_client"),
     "sonarr-test.json": ("year", "app_url", "quality"),
     "lidarr-test.json": ("year", "app_url"),
@@ -157,7 +171,8 @@ def test_fixture(name):
     ("sonarr", "SeriesAdd", "added"), ("sonarr", "SeriesDelete", "delete"),
     ("lidarr", "ArtistAdd", "added"), ("lidarr", "ArtistDelete", "delete"), ("lidarr", "AlbumDelete", "delete"),
     ("lidarr", "AlbumDownload", "download"), ("lidarr", "TrackFileDelete", "file_delete"),
-    ("lidarr", "Retag", "retag"), ("lidarr", "ImportFailure", "importfailure"),
+    ("lidarr", "Retag", "retag"), ("lidarr", "ImportFailure", "import_failed"),
+    ("lidarr", "DownloadFailure", "download_failed"), ("readarr", "Retag", "retag"),
     ("readarr", "AuthorAdded", "added"), ("readarr", "AuthorDelete", "delete"), ("readarr", "BookDelete", "delete"),
     ("readarr", "BookFileDelete", "file_delete"),
 ])
@@ -214,8 +229,9 @@ def test_unknown_event_type_is_accepted_in_lower_case():
 
 
 def test_unknown_event_type_without_media_names_the_instance():
-    event = parse("lidarr", {"eventType": "DownloadFailure", "instanceName": "Lidarr FLAC"})
-    assert (event.kind, event.title, event.paths) == ("downloadfailure", "Lidarr FLAC DownloadFailure", ())
+    event = parse("lidarr", {"eventType": "FooBar", "instanceName": "Lidarr FLAC"})
+    assert (event.kind, event.title, event.paths) == ("foobar", "Lidarr FLAC FooBar", ())
+    assert (event.media["event_type"], event.media["level"]) == ("FooBar", "info")
 
 
 def test_test_without_media_is_named_after_the_instance():
@@ -492,11 +508,15 @@ json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=
 event_types = st.sampled_from(["Test", "Grab", "Download", "Rename", "MovieDelete", "SeriesAdd", "ArtistAdd",
                                "AuthorAdded", "BookFileDelete", "EpisodeFileDelete", "Health",
                                "HealthRestored", "ApplicationUpdate", "ManualInteractionRequired",
-                               "AlbumDownload", "Retag", "Whatever"]) | json_values
+                               "AlbumDownload", "Retag", "DownloadFailure", "ImportFailure", "MovieFileDelete",
+                               "AlbumDelete", "Whatever"]) | json_values
 field_names = st.sampled_from(["eventType", "movie", "series", "episodes", "episodeFile", "episodeFiles",
                                "artist", "album", "albums", "author", "book", "books", "trackFiles",
                                "bookFiles", "release", "movieFile", "isUpgrade", "deletedFiles", "level",
-                               "instanceName", "applicationUrl", "newVersion"]) | st.text(max_size=8)
+                               "instanceName", "applicationUrl", "newVersion", "downloadId", "downloadInfo",
+                               "downloadStatusMessages", "deleteReason", "fileCount", "releaseTitle", "quality",
+                               "message", "movieFolderSize", "addMethod", "renamedMovieFiles", "trackFile",
+                               "bookFile"]) | st.text(max_size=8)
 
 
 def check(app: str, body: dict) -> None:
@@ -559,3 +579,208 @@ def test_damaged_fixtures_give_an_event_or_bad_payload(name, data):
         else:
             parent[key] = data.draw(json_values)
     check(name.split("-")[0], body)
+
+
+
+# ---- every event type the apps send (tests/fixtures/arr) ------------------------------------------
+
+# (app, fixture) → (kind, level, title) as parsed; the messages are tests/test_arr_events.py's.
+ARR_EVENTS = {
+    ("radarr", "ApplicationUpdate"): ("app_update", "info", "Radarr updated to 5.15.1.9463"),
+    ("radarr", "Download"): ("download", "success", "Arrival (2016)"),
+    ("radarr", "Download-upgrade"): ("upgrade", "success", "Blade Runner 2049 (2017)"),
+    ("radarr", "Grab"): ("grab", "info", "Dune: Part Two (2024)"),
+    ("radarr", "Health"): ("health", "warning", "Radarr health warning"),
+    ("radarr", "HealthRestored"): ("health_restored", "success", "Radarr health restored"),
+    ("radarr", "ManualInteractionRequired"): ("manual_interaction", "warning", "Blade Runner 2049 (2017)"),
+    ("radarr", "MovieAdded"): ("added", "success", "Dune: Part Two (2024)"),
+    ("radarr", "MovieDelete"): ("delete", "info", "Cats (2019)"),
+    ("radarr", "MovieFileDelete"): ("file_delete", "warning", "Dune: Part Two (2024)"),
+    ("radarr", "MovieFileDelete-upgrade"): ("file_delete", "info", "Blade Runner 2049 (2017)"),
+    ("radarr", "Rename"): ("rename", "info", "Arrival (2016)"),
+    ("radarr", "Test"): ("test", "info", "Test Title (1970)"),
+    ("sonarr", "ApplicationUpdate"): ("app_update", "info", "Sonarr updated to 4.0.12.2823"),
+    ("sonarr", "Download"): ("download", "success", "Severance S02E03 · Who Is Alive?"),
+    ("sonarr", "Download-import-complete"): ("download", "success", "Severance S02E01–E10"),
+    ("sonarr", "Download-upgrade"): ("upgrade", "success", "Severance S02E01 · Hello, Ms. Cobel"),
+    ("sonarr", "EpisodeFileDelete"): ("file_delete", "info", "Severance S02E07 · Chikhai Bardo"),
+    ("sonarr", "EpisodeFileDelete-upgrade"): ("file_delete", "info", "Severance S02E01 · Hello, Ms. Cobel"),
+    ("sonarr", "Grab"): ("grab", "info", "Severance S02E01–E10"),
+    ("sonarr", "Health"): ("health", "failure", "Sonarr health error"),
+    ("sonarr", "HealthRestored"): ("health_restored", "success", "Sonarr health restored"),
+    ("sonarr", "ManualInteractionRequired"): ("manual_interaction", "warning", "Severance S02E01–E10"),
+    ("sonarr", "Rename"): ("rename", "info", "Severance (2022)"),
+    ("sonarr", "SeriesAdd"): ("added", "success", "Severance (2022)"),
+    ("sonarr", "SeriesDelete"): ("delete", "info", "Severance (2022)"),
+    ("sonarr", "Test"): ("test", "info", "Test Title S01E01 · Test title"),
+    ("lidarr", "AlbumDelete"): ("delete", "info", "Radiohead · OK Computer (1997)"),
+    ("lidarr", "ApplicationUpdate"): ("app_update", "info", "Lidarr updated to 2.9.6.4552"),
+    ("lidarr", "ArtistAdd"): ("added", "success", "Radiohead"),
+    ("lidarr", "ArtistDelete"): ("delete", "info", "Radiohead"),
+    ("lidarr", "Download"): ("download", "success", "Radiohead · OK Computer (1997)"),
+    ("lidarr", "Download-upgrade"): ("upgrade", "success", "Radiohead · OK Computer (1997)"),
+    ("lidarr", "DownloadFailure"): ("download_failed", "failure", "Radiohead-Kid_A-WEB-FLAC-2000-OBZEN"),
+    ("lidarr", "Grab"): ("grab", "info", "Radiohead · OK Computer (1997)"),
+    ("lidarr", "Health"): ("health", "warning", "Lidarr health warning"),
+    ("lidarr", "HealthRestored"): ("health_restored", "success", "Lidarr health restored"),
+    ("lidarr", "ImportFailure"): ("import_failed", "failure", "Lidarr"),
+    ("lidarr", "Rename"): ("rename", "info", "Radiohead"),
+    ("lidarr", "Retag"): ("retag", "info", "Radiohead"),
+    ("lidarr", "Test"): ("test", "info", "Test Name · Test title"),
+    ("readarr", "ApplicationUpdate"): ("app_update", "info", "Readarr updated to 0.4.0.2593"),
+    ("readarr", "AuthorAdded"): ("added", "success", "Ursula K. Le Guin"),
+    ("readarr", "AuthorDelete"): ("delete", "info", "Ursula K. Le Guin"),
+    ("readarr", "BookDelete"): ("delete", "info", "Ursula K. Le Guin · The Left Hand of Darkness"),
+    ("readarr", "BookFileDelete"): ("file_delete", "info", "Ursula K. Le Guin · The Left Hand of Darkness"),
+    ("readarr", "Download"): ("download", "success", "Ursula K. Le Guin · The Dispossessed"),
+    ("readarr", "Download-upgrade"): ("upgrade", "success", "Ursula K. Le Guin · The Left Hand of Darkness"),
+    ("readarr", "Grab"): ("grab", "info", "Ursula K. Le Guin · The Dispossessed"),
+    ("readarr", "Health"): ("health", "failure", "Readarr health error"),
+    ("readarr", "Rename"): ("rename", "info", "Ursula K. Le Guin"),
+    ("readarr", "Retag"): ("retag", "info", "Ursula K. Le Guin"),
+    ("readarr", "Test"): ("test", "info", "Test Name · Test title"),
+}
+
+
+def arr_event(app: str, name: str) -> Event:
+    return parse(app, arr_body(app, name))
+
+
+def test_every_arr_fixture_has_a_kind_a_level_and_a_title():
+    assert sorted(ARR_EVENTS) == sorted(every_fixture())
+    for (app, name), (kind, level, title) in ARR_EVENTS.items():
+        event = arr_event(app, name)
+        assert (event.kind, event.media["level"], event.title) == (kind, level, title), (app, name)
+        assert None not in event.media.values() and "event_type" not in event.media, (app, name)
+        json.dumps(event.media)
+
+
+def test_every_kind_a_source_makes_is_in_the_vocabulary():
+    assert set(KINDS.values()) | {"upgrade"} == set(ARR_KINDS) | {"test"}
+    assert {kind for kind, _, _ in ARR_EVENTS.values()} <= KNOWN_KINDS
+    assert set(comfydeploy.KINDS.values()) == set(RUN_KINDS) <= KNOWN_KINDS
+    assert parse_generic({"title": "Backup finished"}, "generic", "generic", "{}").kind == GENERIC
+
+
+def test_an_upgrade_says_what_it_replaced_once_per_quality():
+    event = arr_event("lidarr", "Download-upgrade")
+    assert len(event.media["replaced"]) == 12 and event.media["files"] == 12
+    assert event.media["replaces"] == [{"quality": "MP3-320", "count": 12}]
+    assert tally([{"quality": "A"}, {"size": 3}, {"quality": "B"}, {"quality": "A"}]) == [
+        {"quality": "A", "count": 2}, {"quality": "B", "count": 1}]
+    assert arr_event("radarr", "Download-upgrade").media["replaces"] == [{"quality": "Bluray-1080p", "count": 1}]
+
+
+def test_sonarrs_import_complete_is_marked_and_counts_its_files():
+    event = arr_event("sonarr", "Download-import-complete")
+    assert (event.media["import_complete"], event.media["files"], event.media["download_id"]) == (
+        True, 10, "SABnzbd_nzo_s02pack1")
+    assert event.paths == ("/data/media/tv/Severance/Season 02",)
+    assert "import_complete" not in arr_event("sonarr", "Download").media
+
+
+@pytest.mark.parametrize("reason", ["upgrade", "Upgrade", "UPGRADE"])
+def test_a_file_deleted_by_an_upgrade_is_quiet(reason):
+    body = arr_body("sonarr", "EpisodeFileDelete-upgrade") | {"deleteReason": reason}
+    event = parse("sonarr", body)
+    assert event.media[QUIET] and event.media["delete_reason"] == "replaced by an upgrade"
+    assert QUIET not in arr_event("sonarr", "EpisodeFileDelete").media
+    assert QUIET not in arr_event("readarr", "BookFileDelete").media        # Readarr sends no reason
+
+
+def test_a_delete_reason_notifyd_does_not_know_is_kept_as_sent():
+    event = parse("radarr", arr_body("radarr", "MovieFileDelete") | {"deleteReason": "cleanedUp"})
+    assert (event.media["delete_reason"], event.media["level"]) == ("cleanedUp", "info")
+
+
+def test_a_delete_says_whether_the_files_went_and_how_much():
+    assert (arr_event("radarr", "MovieDelete").media["deleted_files"], arr_event("radarr", "MovieDelete").media["size"]) \
+        == (True, 4294967296)
+    kept = parse("radarr", arr_body("radarr", "MovieDelete") | {"deletedFiles": False, "movieFolderSize": 0})
+    assert kept.media["deleted_files"] is False and "size" not in kept.media
+    assert arr_event("lidarr", "ArtistDelete").media["deleted_files"] is False
+
+
+def test_a_download_failure_names_the_release_its_quality_and_why():
+    event = parse("lidarr", arr_body("lidarr", "DownloadFailure") | {"message": "Download client removed it"})
+    assert (event.title, event.media["quality"], event.media["download_client"], event.media["reason"]) == (
+        "Radiohead-Kid_A-WEB-FLAC-2000-OBZEN", "FLAC", "SABnzbd", "Download client removed it")
+    bare = parse("lidarr", {"eventType": "DownloadFailure", "instanceName": "Lidarr FLAC"})
+    assert (bare.kind, bare.title, bare.media["level"]) == ("download_failed", "Lidarr FLAC", "failure")
+
+
+def test_manual_interaction_says_why_without_the_release_name_twice():
+    event = arr_event("sonarr", "ManualInteractionRequired")
+    assert event.media["release_title"] == "Severance.S02.1080p.ATVP.WEB-DL.DDP5.1.H.264-NTb"
+    assert event.media["reasons"] == [
+        "One or more episodes expected in this release were not imported or missing from the release",
+        "Severance.S02E07.1080p.ATVP.WEB-DL.DDP5.1.H.264-NTb.mkv: Not an upgrade for existing episode file(s). "
+        "Existing quality: WEBDL-2160p. New Quality WEBDL-1080p.",
+        "Severance.S02E08.1080p.ATVP.WEB-DL.DDP5.1.H.264-NTb.mkv: Not an upgrade for existing episode file(s). "
+        "Existing quality: WEBDL-2160p. New Quality WEBDL-1080p."]
+    assert (event.media["quality"], event.media["download_status"]) == ("WEBDL-1080p", "Warning")
+    radarr = arr_event("radarr", "ManualInteractionRequired")
+    assert radarr.media["reasons"][0].startswith("Not an upgrade for existing movie file")   # no release name
+
+
+def test_manual_interaction_reasons_are_bounded():
+    statuses = [{"title": f"file{n}.mkv", "messages": ["x" * 5000, "y"]} for n in range(50)]
+    event = parse("radarr", arr_body("radarr", "ManualInteractionRequired") | {"downloadStatusMessages": statuses})
+    assert len(event.media["reasons"]) == REASONS_MAX
+    assert all(len(r) <= REASON_MAX and r.endswith("…") for r in event.media["reasons"])
+
+
+def test_a_retag_names_its_file():
+    assert arr_event("lidarr", "Retag").media["file_name"] == "06 - Karma Police.flac"
+    assert arr_event("readarr", "Retag").media["file_name"] == "The Dispossessed - Ursula K. Le Guin.epub"
+
+
+def test_a_rename_counts_its_files_and_an_addition_says_how():
+    assert arr_event("sonarr", "Rename").media["files"] == 2
+    assert arr_event("radarr", "MovieAdded").media["add_method"] == "from an import list"
+    assert "add_method" not in parse("radarr", arr_body("radarr", "MovieAdded") | {"addMethod": "manual"}).media
+
+
+def test_a_long_release_title_is_cut_to_a_title():
+    body = arr_body("lidarr", "DownloadFailure") | {"releaseTitle": "R" * 5000}
+    assert len(parse("lidarr", body).title) == TITLE_MAX
+
+
+@pytest.mark.parametrize("app, body, message", [
+    ("radarr", arr_body("radarr", "Download") | {"downloadId": 5}, "field 'downloadId': expected a download id"),
+    ("radarr", arr_body("radarr", "MovieFileDelete") | {"deleteReason": 2}, "field 'deleteReason': "),
+    ("radarr", arr_body("radarr", "MovieDelete") | {"deletedFiles": "yes"}, "field 'deletedFiles': expected true or false"),
+    ("radarr", arr_body("radarr", "MovieDelete") | {"movieFolderSize": -1}, "field 'movieFolderSize': "),
+    ("radarr", arr_body("radarr", "MovieAdded") | {"addMethod": ["list"]}, "field 'addMethod': "),
+    ("radarr", arr_body("radarr", "ManualInteractionRequired") | {"downloadStatusMessages": [{"messages": ["a", 7]}]},
+     "field 'downloadStatusMessages[0].messages[1]': expected a string, got 7"),
+    ("radarr", arr_body("radarr", "ManualInteractionRequired") | {"downloadInfo": {"size": "big"}},
+     "field 'downloadInfo.size': "),
+    ("sonarr", arr_body("sonarr", "Download-import-complete") | {"fileCount": -2}, "field 'fileCount': "),
+    ("lidarr", arr_body("lidarr", "DownloadFailure") | {"releaseTitle": {}}, "field 'releaseTitle': "),
+    ("lidarr", arr_body("lidarr", "Retag") | {"trackFile": {"path": "relative.flac"}}, "field 'trackFile.path': "),
+])
+def test_the_new_fields_are_checked_and_named(app, body, message):
+    with pytest.raises(BadPayload) as info:
+        parse(app, body)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(every_fixture()), st.data())
+def test_damaged_bodies_of_every_event_type_give_an_event_or_bad_payload(fixture, data):
+    body = arr_body(*fixture)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        spots = list(key_paths(body))
+        if not spots:
+            break
+        path, key = data.draw(st.sampled_from(spots))
+        try:
+            parent = container(body, path)
+        except (KeyError, IndexError, TypeError):
+            continue
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[key]
+        else:
+            parent[key] = data.draw(json_values)
+    check(fixture[0], body)

@@ -1,4 +1,5 @@
-"""notifyd.sources.comfydeploy: ComfyDeploy `run.updated` bodies → Event, and BadPayload naming the field."""
+"""notifyd.sources.comfydeploy: ComfyDeploy `run.updated` and `run.output` bodies → Event, and BadPayload
+naming the field. tests/fixtures/comfydeploy/ holds bodies shaped as ComfyDeploy's backend sends them."""
 
 from __future__ import annotations
 
@@ -35,11 +36,12 @@ EXPECTED = {
     "comfydeploy-run-queued.json": (
         "run.queued", "run 7f3c2a9e queued",
         {"run_id": RUN, "status": "queued", "final": False, "progress": 0.0, "outputs": [],
-         "output_urls": [], "level": "info"}),
+         "output_urls": [], "output_texts": [], "level": "info"}),
     "comfydeploy-run-running.json": (
         "run.running", "run 7f3c2a9e running",
         {"run_id": RUN, "status": "running", "final": False, "progress": 0.45,
-         "live_status": "Executing KSampler (9/20)", "outputs": [], "output_urls": [], "level": "info"}),
+         "live_status": "Executing KSampler (9/20)", "outputs": [], "output_urls": [], "output_texts": [],
+         "level": "info"}),
     "comfydeploy-run-success.json": (
         "run.completed", "run 7f3c2a9e completed",
         {"run_id": RUN, "status": "completed", "final": True, "progress": 1.0,
@@ -47,13 +49,13 @@ EXPECTED = {
                       "data": {"images": [{"url": "https://storage.example.com/outputs/runs/7f3c2a9e/ComfyUI_00001_.png",
                                            "filename": "ComfyUI_00001_.png", "type": "output"}]}}],
          "output_urls": ["https://storage.example.com/outputs/runs/7f3c2a9e/ComfyUI_00001_.png"],
-         "level": "success"}),
+         "output_texts": [], "level": "success"}),
     "comfydeploy-run-failed.json": (
         "run.failed", "run 0b8e1d4f failed",
         {"run_id": "0b8e1d4f-2c6a-4e9b-8f1d-3a5c7e9b2d40", "status": "failed", "final": True,
          "progress": 0.3, "live_status": "Error in node 12 (CheckpointLoaderSimple): model file not found",
-         "outputs": [], "error": "Error in node 12 (CheckpointLoaderSimple): model file not found",
-         "output_urls": [], "level": "failure"}),
+         "outputs": [], "error": "the run failed (Error in node 12 (CheckpointLoaderSimple): model file not found)",
+         "output_urls": [], "output_texts": [], "level": "failure"}),
 }
 
 
@@ -73,6 +75,82 @@ def test_fixture(name):
     assert event.paths == ()
     assert (event.source, event.source_type, event.payload) == ("comfy", "comfydeploy", raw)
     json.dumps(event.media)
+
+
+# Bodies shaped as ComfyDeploy's backend sends them (tests/fixtures/comfydeploy/README.md)
+REAL = FIXTURES / "comfydeploy"
+REAL_RUN = "c4d6e8f0-1a2b-4c3d-8e5f-6a7b8c9d0e1f"
+CDN = f"https://comfy-deploy-output.s3.us-east-2.amazonaws.com/outputs/runs/{REAL_RUN}"
+PROMPT = "a portrait of an astronaut in soft morning light, 35mm"
+
+# fixture → (kind, title, media without "outputs", which is checked to be kept as sent)
+REAL_EXPECTED = {
+    "queued-without-event-type.json": (
+        "run.queued", "run c4d6e8f0 queued",
+        {"run_id": REAL_RUN, "status": "queued", "final": False, "progress": 0.0, "output_urls": [],
+         "output_texts": [], "level": "info"}),
+    "running.json": (
+        "run.running", "run c4d6e8f0 running",
+        {"run_id": REAL_RUN, "status": "running", "final": False, "progress": 0.42,
+         "live_status": "Executing KSampler", "output_urls": [], "output_texts": [], "level": "info"}),
+    "output-image.json": (
+        "run.output", "run c4d6e8f0 output",
+        {"run_id": REAL_RUN, "status": "running", "final": False, "outputs_only": True, "progress": 0.83,
+         "live_status": "Executing SaveImage", "output_urls": [f"{CDN}/ComfyUI_00001_.png"], "output_texts": [],
+         "level": "info"}),
+    "output-text.json": (
+        "run.output", "run c4d6e8f0 output",
+        {"run_id": REAL_RUN, "status": "running", "final": False, "outputs_only": True, "progress": 0.91,
+         "live_status": "Executing ShowText", "output_urls": [], "output_texts": [PROMPT], "level": "info"}),
+    "success.json": (
+        "run.completed", "run c4d6e8f0 completed",
+        {"run_id": REAL_RUN, "status": "completed", "final": True, "progress": 1.0,
+         "live_status": "Executing ShowText",
+         "output_urls": [f"{CDN}/ComfyUI_00001_.png", f"{CDN}/turntable_00001.mp4", f"{CDN}/preview_00001.gif"],
+         "output_texts": [PROMPT], "level": "success"}),
+    "failed.json": (
+        "run.failed", "run 2e4a6c8e failed",
+        {"run_id": "2e4a6c8e-0b1d-4f3a-9c5e-7b9d1f3a5c70", "status": "failed", "final": True, "progress": 0.15,
+         "live_status": "Executing CheckpointLoaderSimple",
+         "error": "the run failed (Executing CheckpointLoaderSimple)", "output_urls": [], "output_texts": [],
+         "level": "failure"}),
+}
+
+
+def test_every_real_shaped_fixture_is_covered_and_documented():
+    names = sorted(p.name for p in REAL.glob("*.json"))
+    assert names == sorted(REAL_EXPECTED)
+    readme = (REAL / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in names)
+
+
+@pytest.mark.parametrize("name", sorted(REAL_EXPECTED))
+def test_real_shaped_fixture(name):
+    kind, title, media = REAL_EXPECTED[name]
+    raw = (REAL / name).read_text()
+    body = json.loads(raw)
+    event = parse_comfydeploy(body, "comfy", "comfydeploy", raw)
+    assert (event.kind, event.title) == (kind, title)
+    got = dict(event.media)
+    assert got.pop("outputs") == body["outputs"]          # ids, node_meta and timestamps kept as sent
+    assert got == media
+    json.dumps(event.media, allow_nan=False)
+
+
+def test_a_run_output_never_reads_as_a_final_status():
+    body = json.loads((REAL / "output-image.json").read_text())
+    for status in ("success", "failed", "timeout", "cancelled"):
+        event = parse({**body, "status": status})
+        assert event.kind == "run.output" and event.media["final"] is False and "error" not in event.media
+        assert event.media["outputs_only"] is True and event.media["level"] == "info"
+
+
+def test_text_outputs_are_kept_for_notifications():
+    outputs = [{"data": {"text": ["  first  ", "", 7, "first"]}}, {"data": {"text": "second"}},
+               {"data": {"text": ["t" * 5000]}}, {"data": {"text": ["fourth"]}}, {"data": ["text"]}]
+    event = parse({"run_id": "r1", "status": "success", "outputs": outputs})
+    assert event.media["output_texts"] == ["first", "second", "t" * 999 + "…"]     # three at most, each cut
+    assert event.media["outputs"] == outputs
 
 
 # ComfyDeploy status → (run status, kind, final, level, error)
@@ -103,10 +181,10 @@ def test_status_mapping(given_status, status, kind, final, level, error):
     assert "progress" not in event.media and "live_status" not in event.media
 
 
-def test_failed_error_is_the_live_status_when_there_is_one():
-    event = parse({"run_id": "r1", "status": "failed", "live_status": "  OOM in node 3  "})
-    assert event.media["error"] == "OOM in node 3"
-    assert event.media["live_status"] == "OOM in node 3"
+def test_failed_error_says_where_the_run_was_when_there_is_a_live_status():
+    event = parse({"run_id": "r1", "status": "failed", "live_status": "  Executing KSampler  "})
+    assert event.media["error"] == "the run failed (Executing KSampler)"
+    assert event.media["live_status"] == "Executing KSampler"
     # timeout and cancelled say which, whatever the live status
     event = parse({"run_id": "r1", "status": "timeout", "live_status": "Executing KSampler"})
     assert event.media["error"] == "the run timed out"
@@ -154,7 +232,8 @@ def test_output_urls_listed_are_the_first_ten_of_a_sane_length():
 
 def test_long_live_status_is_cut():
     event = parse({"run_id": "r1", "status": "failed", "live_status": "e" * 10_000})
-    assert len(event.media["error"]) == 4000 and event.media["error"].endswith("…")
+    assert len(event.media["live_status"]) == 4000 and event.media["live_status"].endswith("…")
+    assert event.media["error"] == f"the run failed ({event.media['live_status']})"
 
 
 def test_deeply_nested_outputs_do_not_overflow():
@@ -214,7 +293,7 @@ def test_bad_payload_messages():
         return str(info.value)
 
     assert message({"run_id": "r1", "status": "queued", "event_type": "other"}) == (
-        "field 'event_type': expected \"run.updated\" (the only event this source takes), got 'other'")
+        "field 'event_type': expected \"run.updated\" or \"run.output\" (the events ComfyDeploy sends), got 'other'")
     assert message({"run_id": "r1", "status": "exploded"}) == (
         "field 'status': expected one of not-started, queued, started, running, uploading, success, "
         "failed, timeout, cancelled, got 'exploded'")
@@ -251,7 +330,8 @@ outputs = st.lists(st.fixed_dictionaries({"data": output_data}, optional={"node_
                                                                            "url": urls})
                    | st.dictionaries(st.text(max_size=4), any_data, max_size=3), max_size=3)
 likely_values = (json_values | outputs
-                 | st.sampled_from(sorted(["run.updated", "Run.Updated", "", " "] + [row[0] for row in STATUS_TABLE]))
+                 | st.sampled_from(sorted(["run.updated", "run.output", "Run.Updated", "", " "]
+                                          + [row[0] for row in STATUS_TABLE]))
                  | st.floats(min_value=-0.02, max_value=1.02))
 
 
@@ -265,12 +345,17 @@ def check(body: dict) -> None:
     media = event.media
     json.dumps(media, allow_nan=False)
     assert event.kind in ("run.queued", "run.started", "run.running", "run.uploading", "run.completed",
-                          "run.failed")
+                          "run.failed", "run.output")
     assert media["status"] in ("queued", "started", "running", "uploading", "completed", "failed",
                                "timeout", "cancelled")
-    assert event.title == f"run {media['run_id'][:8]} {media['status']}"
+    if event.kind == "run.output":
+        assert event.title == f"run {media['run_id'][:8]} output" and media["outputs_only"] is True
+    else:
+        assert event.title == f"run {media['run_id'][:8]} {media['status']}" and "outputs_only" not in media
     assert media["final"] is (event.kind in ("run.completed", "run.failed"))
     assert ("error" in media) is (event.kind == "run.failed")
+    assert all(isinstance(t, str) and t and len(t) <= 1000 for t in media["output_texts"])
+    assert len(media["output_texts"]) <= 3
     assert media["level"] in ("info", "success", "warning", "failure")
     assert "progress" not in media or 0.0 <= media["progress"] <= 1.0
     assert all(isinstance(u, str) and u for u in media["output_urls"])

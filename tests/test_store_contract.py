@@ -159,6 +159,58 @@ def test_a_collapsed_job_serves_every_event_that_joined_it(queue: Queue, store: 
     assert [j.id for j in jobs[one]] == [job.id] and [j.id for j in jobs[two]] == [job.id]
 
 
+def test_recent_events_of_a_source_and_kinds_oldest_first(store: Store) -> None:
+    with store.transaction() as tx:
+        old = tx.insert_event(event("sonarr"), NOW - 100)
+        first = tx.insert_event(event("sonarr"), NOW - 10)
+        tx.insert_event(event("radarr"), NOW - 5)
+        tx.insert_event(event("sonarr", kind="grab"), NOW - 5)
+        second = tx.insert_event(event("sonarr", kind="upgrade", download_id="d1"), NOW)
+        found = tx.recent_events("sonarr", NOW - 10, ("download", "upgrade"))
+        assert tx.recent_events("sonarr", NOW, ()) == []
+    assert [e.id for e in found] == [first, second] and old not in [e.id for e in found]
+    assert found[1].event.media == {"download_id": "d1"} and found[1].received_at == NOW
+
+
+def test_delay_jobs_moves_only_queued_jobs_of_those_events_and_kinds_and_only_later(
+        queue: Queue, store: Store) -> None:
+    with store.transaction() as tx:
+        one, two, other = (tx.insert_event(event(), NOW) for _ in range(3))
+        [notify, refresh] = tx.enqueue(one, [spec("a", delay=10),
+                                             JobSpec(service="k", kind=JobKind.REFRESH, priority=3, delay=10)], 3, NOW)
+        [late] = tx.enqueue(two, [spec("a", delay=500)], 3, NOW)
+        [elsewhere] = tx.enqueue(other, [spec("a", delay=10)], 3, NOW)
+        [running] = tx.enqueue(two, [spec("b")], 3, NOW)
+    claim = queue.claim()
+    assert claim is not None and claim.job.id == running.id
+    with store.transaction() as tx:
+        moved = tx.delay_jobs([one, two], (JobKind.NOTIFY, JobKind.CALLBACK), NOW + 100)
+        assert tx.delay_jobs([], (JobKind.NOTIFY,), NOW + 100) == 0
+    assert moved == 1
+    assert [queue.state(j.id)[2] for j in (notify, refresh, late, elsewhere)] == [NOW + 100, NOW + 10, NOW + 500,
+                                                                                 NOW + 10]
+    assert queue.state(running.id)[0] == JobState.RUNNING
+
+
+def test_skip_jobs_ends_queued_jobs_of_those_events_services_and_kinds(queue: Queue, store: Store) -> None:
+    with store.transaction() as tx:
+        one, two = tx.insert_event(event(), NOW), tx.insert_event(event(), NOW)
+        a1, b1, k1 = tx.enqueue(one, [spec("a"), spec("b"),
+                                      JobSpec(service="a", kind=JobKind.REFRESH, priority=3)], 3, NOW)
+        [a2] = tx.enqueue(two, [spec("a", priority=1)], 3, NOW)
+    claim = queue.claim()
+    assert claim is not None and claim.job.id == a2.id              # running: left alone
+    with store.transaction() as tx:
+        skipped_ids = tx.skip_jobs([one, two], {"a"}, (JobKind.NOTIFY,), "folded into event 9", NOW + 1)
+        assert tx.skip_jobs([one], (), (JobKind.NOTIFY,), "x", NOW) == []
+    assert skipped_ids == [a1.id]
+    job = store.get_job(a1.id)
+    assert (job.state, job.last_error, job.finished_at, job.delivery) == (JobState.SKIPPED, "folded into event 9",
+                                                                          NOW + 1, "skipped")
+    assert [queue.state(j.id)[0] for j in (b1, k1, a2)] == [JobState.QUEUED, JobState.QUEUED, JobState.RUNNING]
+    assert store.job_attempts(a1.id) == []
+
+
 def test_transient_failure_retries_after_backoff_then_dies(queue: Queue) -> None:
     job_id = queue.add(spec())[0]
     outcome = queue.fail(queue.claim(), TransientError("HTTP 503"))  # type: ignore[arg-type]

@@ -124,3 +124,66 @@ def test_run_defaults():
 
 # ---------------------------------------------------------------------------------------------
 # Limits: a template is bounded while it renders, and the error names the limit it passed.
+
+
+# ---------------------------------------------------------------------------------------------
+# The *arr kinds: each message says something of its own (end to end: tests/test_arr_events.py).
+
+def arr(kind: str, title: str = "Radiohead", **media) -> Event:
+    return Event(source="lidarr", source_type="lidarr", kind=kind, title=title,
+                 media={"app": "lidarr", "app_name": "Lidarr", **media})
+
+
+def test_app_update_says_the_version_change_once():
+    update = {"previous_version": "2.8.2", "new_version": "2.9.6", "message": "Lidarr updated from 2.8.2 to 2.9.6"}
+    message = render(arr("app_update", "Lidarr updated to 2.9.6", update=update))
+    assert message == Message(title="Lidarr updated to 2.9.6", body="Previous version: 2.8.2", level="info")
+    other = render(arr("app_update", "Lidarr updated to 2.9.6", update={**update, "message": "Restart needed"}))
+    assert other.body == "Previous version: 2.8.2\nRestart needed"
+    assert render(arr("app_update", "Lidarr updated")).body == "A new version is installed."
+
+
+def test_an_upgrade_names_each_replaced_quality_once():
+    message = render(arr("upgrade", "Radiohead · OK Computer (1997)", quality="FLAC", size=417714176, files=12,
+                         replaces=[{"quality": "MP3-320", "count": 12}, {"quality": "MP3-V0", "count": 1}]))
+    assert message.body == "FLAC, 398.4 MiB · 12 files — replaces MP3-320 ×12, MP3-V0 · Lidarr"
+    assert render(arr("upgrade")).body == "Lidarr"
+
+
+def test_a_failure_says_why_what_and_where():
+    failed = render(arr("download_failed", "Radiohead-Kid_A-WEB-FLAC-2000-OBZEN", quality="FLAC",
+                        download_client="SABnzbd", reason="Aborted: missing articles", level="failure",
+                        release_title="Radiohead-Kid_A-WEB-FLAC-2000-OBZEN"))
+    assert failed == Message(title="Radiohead-Kid_A-WEB-FLAC-2000-OBZEN: download failed",
+                             body="Aborted: missing articles\nFLAC in SABnzbd · Lidarr", level="failure")
+    imported = render(arr("import_failed", quality="FLAC", files=3, download_client="qBittorrent",
+                          release_title="Radiohead-Kid_A-WEB-FLAC-2000-OBZEN"))
+    assert imported.title == "Radiohead: import failed"
+    assert imported.body == "FLAC · 3 files · from qBittorrent\nRadiohead-Kid_A-WEB-FLAC-2000-OBZEN"
+    assert render(arr("import_failed", "Lidarr")).body == \
+        "No details came with it; the app's Activity queue shows the download."
+
+
+def test_manual_interaction_says_why_it_waits():
+    waiting = render(arr("manual_interaction", "Arrival (2016)", quality="Bluray-2160p", size=31457280000,
+                         download_client="SABnzbd", release_title="Arrival.2016.2160p.UHD.BluRay.x265-GRP",
+                         reasons=["Not an upgrade", "x.mkv: Sample"], level="warning"))
+    assert waiting == Message(title="Arrival (2016) waits for a manual import",
+                              body="Arrival.2016.2160p.UHD.BluRay.x265-GRP\nBluray-2160p, 29.3 GiB in SABnzbd\n"
+                                   "Not an upgrade\nx.mkv: Sample", level="warning")
+    assert render(arr("manual_interaction", "Arrival (2016)")).body == "See the queue in Lidarr."
+
+
+def test_deletes_say_what_became_of_the_files():
+    assert render(arr("delete", deleted_files=True, size=4294967296)).body == \
+        "Removed from Lidarr, with its files (4.0 GiB)."
+    assert render(arr("delete", deleted_files=False)).body == "Removed from Lidarr; its files were kept."
+    assert render(arr("delete")).body == "Removed from Lidarr."
+    assert render(arr("file_delete", quality="FLAC", delete_reason="missing from disk")).body == \
+        "FLAC · missing from disk · Lidarr"
+
+
+def test_an_arr_event_type_without_words_says_so_instead_of_its_title_twice():
+    message = render(arr("foobar", "Arrival (2016)", event_type="FooBar"))
+    assert message == Message(title="Arrival (2016)",
+                              body="Lidarr sent FooBar, an event notifyd has no words for yet.")

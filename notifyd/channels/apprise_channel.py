@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import apprise
 
+from notifyd.channels.kinds import url_placeholders
 from notifyd.config.model import ServiceConfig
 from notifyd.errors import PermanentError, TransientError
 from notifyd.model import Delivery, StoredEvent
@@ -24,12 +25,7 @@ _LEVELS = {"info": apprise.NotifyType.INFO, "success": apprise.NotifyType.SUCCES
 TRANSIENT_STATUS = frozenset({408, 425, 429})
 
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def placeholders(url: str) -> list[str]:
-    """The {names} in a URL that a run's context fills in."""
-    return list(dict.fromkeys(_PLACEHOLDER.findall(url)))
+placeholders = url_placeholders       # the {names} in a URL that a run's context fills in
 
 
 def _privacy_url(plugin: apprise.plugins.NotifyBase) -> str:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 ConfigOption = Annotated[str | None, typer.Option(
     "--config", "-c", help="Config file (default: $NOTIFYD_CONFIG, ~/.config/notifyd/config.toml, "
                            "/etc/notifyd/config.toml).", show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable keys, for scripts.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable keys on stdout, for scripts "
+                                          "(each error is still one `error: …` line on stderr).")]
 MAX_ID = 2**63 - 1      # the largest id either engine can hold
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, max=100_000, help="How many rows at most.")]
 

@@ -1,26 +1,16 @@
-"""`notifyd config`: init, check, show (secrets masked)."""
+"""`notifyd config`: init (mode 0600), check (what `serve` checks before it starts), show (secrets masked)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from notifyd.channels import describe_target
-from notifyd.cli.common import ConfigOption
-from notifyd.cli.output import cli_errors, fail, say
-from notifyd.config import (
-    SECRET_KEYS,
-    Config,
-    default_config_path,
-    default_state_path,
-    load_config,
-    locate_key,
-    mask_database_url,
-)
-from notifyd.errors import ConfigError
-from notifyd.units import format_duration
+from notifyd.cli.common import ConfigOption, JsonOption
+from notifyd.cli.output import escape, fail, print_json, say
+from notifyd.config import default_config_path, default_state_path, load_config, mask_database_url
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create, validate and show the config.")
 
@@ -28,79 +18,64 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create, val
 @app.command()
 def init(path: Annotated[Path | None, typer.Argument(help="Where to write (default: "
                                                              "$XDG_CONFIG_HOME/notifyd/config.toml).")] = None,
-         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False) -> None:
-    """Write a commented starter config."""
+         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+         json: JsonOption = False) -> None:
+    """Write a commented starter config, readable by its owner only (mode 0600: it will hold tokens).
+
+    --json prints {"file", "store", "mode": "0600"}.
+    """
     target = path or default_config_path()
     if target.exists() and not force:
         raise fail(f"{target} exists; pass --force to overwrite it", 1)
-    target.parent.mkdir(parents=True, exist_ok=True)
     from notifyd.config.starter import starter_config
+    from notifyd.config_edit import write_config_file
 
-    target.write_text(starter_config(target.absolute()), "utf-8")
-    say(f"wrote {target} (its store: {default_state_path(None, target.absolute())})")
-
-
-@app.command()
-def check(config: ConfigOption = None) -> None:
-    """Validate the config; exit 2 with file, line and key when something is wrong."""
-    with cli_errors():
-        cfg = load_config(config)
-        for service in cfg.services.values():
-            if describe_target(service).endswith("(invalid)"):
-                key = f"services.{service.name}.url"
-                text = cfg.path.read_text(encoding="utf-8") if cfg.path else ""
-                raise ConfigError("no Apprise plugin accepts this URL", file=str(cfg.path), key=key,
-                                  line=locate_key(text, key))
-    say(f"{cfg.path or 'defaults (no config file)'}: ok, {len(cfg.services)} service(s)")
+    write_config_file(target, starter_config(target.absolute()), mode=0o600)
+    store = default_state_path(None, target.absolute())
+    if json:
+        print_json({"file": str(target), "store": str(store), "mode": "0600"})
+        return
+    say(escape(f"wrote {target} (its store: {store})"))
 
 
 @app.command()
-def show(config: ConfigOption = None) -> None:
-    """Print the effective config (defaults filled in) with every secret masked."""
-    import tomli_w
+def check(json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Validate the config and make every check `serve` makes before it starts: a token for a
+    public listen address, Apprise URLs a plugin accepts, templates, paths, and a store that can be
+    reached and written. Exit 2 with file, line and key when the config is wrong; exit 1 when the
+    store cannot be used.
 
-    with cli_errors():
-        cfg = load_config(config)
-        text = tomli_w.dumps(masked(cfg))
-    say(f"# {cfg.path or 'no config file: built-in defaults'}")
-    typer.echo(text)
+    --json prints {"file" (null with no config file), "ok": true, "services": N, "store": {"engine",
+    "location"}}.
+    """
+    from notifyd.preflight import check_config, check_store
+
+    cfg = load_config(config)
+    check_config(cfg)
+    check_store(cfg.store)
+    engine, location = ("postgresql", mask_database_url(cfg.store.url)) if cfg.store.url else \
+        ("sqlite", str(cfg.store.path))
+    if json:
+        print_json({"file": str(cfg.path) if cfg.path else None, "ok": True, "services": len(cfg.services),
+                    "store": {"engine": engine, "location": location}})
+        return
+    say(escape(f"{cfg.path or 'defaults (no config file)'}: ok, {len(cfg.services)} service(s), "
+               f"store {engine} {location}"))
 
 
-def masked(cfg: Config) -> dict[str, Any]:
-    """The config as plain TOML data, secrets replaced by *** and URLs in their privacy form."""
-    server: dict[str, Any] = {"listen": cfg.server.listen, "max_body": cfg.server.max_body,
-                              "dedupe_window": format_duration(cfg.server.dedupe_window),
-                              "header_timeout": format_duration(cfg.server.header_timeout),
-                              "body_timeout": format_duration(cfg.server.body_timeout),
-                              "idle_timeout": format_duration(cfg.server.idle_timeout),
-                              "max_connections": cfg.server.max_connections,
-                              "auth_failures": cfg.server.auth_failures, "ui": cfg.server.ui}
-    if cfg.server.token:
-        server["token"] = "***"
-    data: dict[str, Any] = {
-        "server": server,
-        "store": {**({"url": mask_database_url(cfg.store.url)} if cfg.store.url else {"path": str(cfg.store.path)}),
-                  "synchronous": cfg.store.synchronous,
-                  "keep_succeeded": format_duration(cfg.store.keep_succeeded),
-                  "keep_dead": format_duration(cfg.store.keep_dead)},
-        "worker": {"threads": cfg.worker.threads, "max_attempts": cfg.worker.max_attempts,
-                   "backoff": [format_duration(s) for s in cfg.worker.backoff],
-                   "timeout": format_duration(cfg.worker.timeout),
-                   "lease": format_duration(cfg.worker.lease)},
-    }
-    if cfg.sources:
-        data["sources"] = {n: {"type": s.type, **({"token": "***"} if s.token else {})}
-                           for n, s in cfg.sources.items()}
-    if cfg.services:
-        services = {}
-        for name, s in cfg.services.items():
-            entry: dict[str, Any] = {"type": s.type, "enabled": s.enabled, "priority": s.priority}
-            if s.events is not None:
-                entry["events"] = list(s.events)
-            for key, value in s.options.items():
-                entry[key] = "***" if key in SECRET_KEYS else value
-            if "url" in s.options:
-                entry["url"] = describe_target(s)
-            services[name] = entry
-        data["services"] = services
-    return data
+@app.command()
+def show(json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Print the effective config: every section, defaults filled in, as a file that loads again
+    (`notifyd config show > copy.toml` passes `config check`). Secrets are masked: *** for tokens
+    and passwords, 0 and x in place of a URL's credentials or a whsec_ secret, each marked `# masked`.
+
+    --json prints {"file" (null with no config file), "config": {"server", "store", "worker", "runs",
+    "sources", "services"}} with the same masking.
+    """
+    from notifyd.config.render import effective_config, effective_toml, plain
+
+    cfg = load_config(config)
+    if json:
+        print_json({"file": str(cfg.path) if cfg.path else None, "config": plain(effective_config(cfg))})
+        return
+    sys.stdout.write(effective_toml(cfg))

@@ -1,15 +1,23 @@
-"""`notifyd services`: list, add, enable, disable — edits keep the config file's comments."""
+"""`notifyd services`: list, add, set, remove, enable, disable, test — edits keep the config file's
+comments, are validated as `serve` validates the file, and a refused one leaves the file untouched.
+A refused value is named by what was typed (`services set: priority: …`, `services add: --url: …`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from notifyd.channels import CHANNEL_TYPES, describe_target
 from notifyd.cli.common import ConfigOption, JsonOption, open_store
-from notifyd.cli.output import cli_errors, fail, print_json, print_table, say
+from notifyd.cli.output import cli_errors, escape, fail, print_json, print_table, say
 from notifyd.config import find_config, load_config
+from notifyd.errors import ConfigError, ConfigNotWritable
+
+if TYPE_CHECKING:
+    from notifyd.config import Config, ServiceConfig
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="List and switch delivery services.")
 
@@ -23,12 +31,16 @@ def _config_file(config: str | None):
 
 @app.command("list")
 def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
-    """List configured services (URLs with their secrets masked)."""
+    """List configured services (URLs with their secrets masked); a service a receiver switched off
+    (410 Gone) shows as disabled, with why and how to switch it back on."""
     with cli_errors():
         cfg = load_config(config)
-        rows: list[dict[str, Any]] = [{"name": s.name, "type": s.type, "enabled": s.enabled,
-                 "events": list(s.events) if s.events is not None else ["(all but test)"],
-                 "priority": s.priority, "target": describe_target(s)} for s in cfg.services.values()]
+        gone = _switched_off(config, cfg)
+        rows: list[dict[str, Any]] = [{"name": s.name, "type": s.type, "enabled": s.enabled and s.name not in gone,
+                 "events": list(s.events) if s.events is not None
+                 else ["(runs that name it in notify)"] if s.placeholders else ["(all but test)"],
+                 "priority": s.priority, "target": describe_target(s),
+                 "disabled_reason": _why_disabled(s.name, s.enabled, gone.get(s.name))} for s in cfg.services.values()]
     if json:
         print_json(rows)
         return
@@ -36,30 +48,77 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
         say("no services configured; add one with `notifyd services add NAME --type apprise --url URL`")
         return
     print_table(None, ["name", "type", "enabled", "events", "priority", "target"],
-                [[r["name"], r["type"], "yes" if r["enabled"] else "no", ", ".join(r["events"]), r["priority"],
-                  r["target"]] for r in rows])
+                [[r["name"], r["type"], "yes" if r["enabled"] else f"no: {r['disabled_reason']}",
+                  ", ".join(r["events"]), r["priority"], r["target"]] for r in rows])
+
+
+def _switched_off(config: str | None, cfg: Any) -> dict[str, str]:
+    """Services a receiver switched off (410 Gone), and its answer, from the store (none before it exists)."""
+    if cfg.store.url is None and not cfg.store.path.exists():
+        return {}
+    from notifyd.cli.output import warn
+    from notifyd.errors import StoreError
+
+    try:
+        with open_store(config) as (_, store):
+            return {name: reason for name in cfg.services if (reason := store.service_disabled(name))}
+    except StoreError as exc:
+        warn(f"cannot read the store ({exc}): services a receiver switched off (410 Gone) are not shown")
+        return {}
+
+
+def _why_disabled(name: str, enabled: bool, gone: str | None) -> str | None:
+    if gone is not None:
+        return f"switched off by its receiver: {gone}; `notifyd services enable {name}` switches it back on"
+    if not enabled:
+        return f"enabled = false in the config; `notifyd services enable {name}` switches it on"
+    return None
+
+
+def _configured_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of a service name: the configured ones (none when the config cannot be read)."""
+    try:
+        names = list(load_config(ctx.params.get("config")).services)
+    except Exception:       # completion must never fail loudly
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+NameArgument = Annotated[str, typer.Argument(help="The service's name.", autocompletion=_configured_names)]
 
 
 @app.command()
-def enable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
-    """Enable a service (edits the config file in place; a running daemon follows within seconds)."""
+def enable(name: NameArgument, json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Enable a service (edits the config file in place; a running daemon follows within seconds).
+
+    --json prints {"name", "enabled": true, "gone_cleared"} (whether a receiver's 410 switch-off was cleared).
+    """
     from notifyd.operations import enable_service
 
     with cli_errors():
         path = _config_file(config)
         with open_store(config) as (_, store):
             cleared = enable_service(path, store, name)   # and clear a receiver's 410 switch-off
-    say(f"service {name} enabled" + (" (its 410 Gone switch-off is cleared)" if cleared else ""))
+    if json:
+        print_json({"name": name, "enabled": True, "gone_cleared": cleared})
+        return
+    say(escape(f"service {name} enabled" + (" (its 410 Gone switch-off is cleared)" if cleared else "")))
 
 
 @app.command()
-def disable(name: Annotated[str, typer.Argument(help="The service's name.")], config: ConfigOption = None) -> None:
-    """Disable a service: no new jobs for it, and its queued jobs end as skipped."""
+def disable(name: NameArgument, json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Disable a service: no new jobs for it, and its queued jobs end as skipped.
+
+    --json prints {"name", "enabled": false}.
+    """
     from notifyd.operations import disable_service
 
     with cli_errors():
         disable_service(_config_file(config), name)
-    say(f"service {name} disabled")
+    if json:
+        print_json({"name": name, "enabled": False})
+        return
+    say(escape(f"service {name} disabled"))
 
 
 @app.command()
@@ -69,8 +128,7 @@ def add(name: Annotated[str, typer.Argument(help="A name for the service, e.g. d
                                                        "jellyfin, emby, plex: http://HOST:PORT.")],
         events: Annotated[list[str] | None, typer.Option("--events", "-e",
                           help="Event kinds it receives (repeat, or comma-separate); default per type.")] = None,
-        priority: Annotated[int | None, typer.Option("--priority", min=1, max=10,
-                                                        help="1 runs first, 10 last.")] = None,
+        priority: Annotated[int | None, typer.Option("--priority", help="1 runs first, 10 last.")] = None,
         username: Annotated[str | None, typer.Option("--username", help="kodi: the web server user.")] = None,
         password: Annotated[str | None, typer.Option("--password", help="kodi: the web server password.")] = None,
         api_key: Annotated[str | None, typer.Option("--api-key", help="jellyfin, emby: an API key.")] = None,
@@ -81,37 +139,39 @@ def add(name: Annotated[str, typer.Argument(help="A name for the service, e.g. d
                               "refreshes of one folder, this long (default 10s).")] = None,
         test_path: Annotated[str | None, typer.Option("--test-path", help="Refreshers: the folder "
                              "`services test` scans (without it, the test only checks the connection).")] = None,
-        config: ConfigOption = None) -> None:
-    """Add a service to the config file (keeping its comments)."""
-    from notifyd.config import ServiceConfig
+        json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Add a service to the config file (keeping its comments).
+
+    --json prints the service as `services list --json` does: {"name", "type", "enabled", "events",
+    "priority", "target", "disabled_reason"}.
+    """
     from notifyd.config_edit import add_service
 
-    if type_ == "apprise" and "://" in url:
-        probe = ServiceConfig(name=name, type=type_, options={"url": url})
-        if describe_target(probe).endswith("(invalid)"):
-            raise fail("--url: no apprise plugin accepts this URL (see the Apprise wiki for URL forms)", 2)
-    fields: dict = {"type": type_, "url": url}
+    fields: dict[str, Any] = {"type": type_, "url": url}
     for key, value in (("username", username), ("password", password), ("api_key", api_key), ("token", token),
                        ("scan_delay", scan_delay), ("test_path", test_path)):
         if value is not None:
             fields[key] = value
     if path_map:
-        pairs = [item.split("=", 1) for item in path_map]
-        if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
-            raise fail("--path-map takes FROM=TO, e.g. /data/media=/storage/media", 2)
-        fields["path_map"] = [{"from": a, "to": b} for a, b in pairs]
+        fields["path_map"] = _path_map(path_map, "services add", "--path-map")
     if events:
-        fields["events"] = [e for item in events for e in item.split(",") if e]
+        fields["events"] = _kinds(",".join(events))
     if priority is not None:
         fields["priority"] = priority
-    with cli_errors():
-        cfg = add_service(_config_file(config), name, fields)
-        target = describe_target(cfg.services[name])
-    say(f"service {name} added ({type_}, {target})")
+    path = _config_file(config)
+    try:
+        cfg = add_service(path, name, fields, check=_url_check(name))
+    except ConfigError as exc:
+        raise _named(exc, name, "services add", ADD_OPTIONS) from None
+    service = cfg.services[name]
+    if json:
+        print_json(_service_view(service))
+        return
+    say(escape(f"service {name} added ({type_}, {describe_target(service)})"))
 
 
 @app.command()
-def test(name: Annotated[str, typer.Argument(help="The service's name.")],
+def test(name: NameArgument,
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Send a test through the queue right now and print this service's exact result.
 
@@ -128,7 +188,125 @@ def test(name: Annotated[str, typer.Argument(help="The service's name.")],
         say(f"[green]{name}: ok[/green] ({result.target}) in {result.elapsed:.2f}s")
         if result.detail:
             say(f"  {result.detail}")
-    else:
-        say(f"[bold red]{name}: failed[/bold red] ({result.target}): {result.error}")
     if not result.ok:
-        raise typer.Exit(1)
+        raise fail(f"{name}: failed ({result.target}): {result.error}", 1)
+
+
+@app.command()
+def remove(name: NameArgument, json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Remove a service from the config file: its table and the comments between its keys; every
+    other comment stays. A running daemon follows within seconds (its queued jobs end as skipped).
+
+    --json prints {"name", "removed": true}.
+    """
+    from notifyd.config_edit import remove_service
+
+    remove_service(_config_file(config), name)
+    if json:
+        print_json({"name": name, "removed": True})
+        return
+    say(escape(f"service {name} removed"))
+
+
+@app.command("set")
+def set_(name: NameArgument,
+         assignments: Annotated[list[str], typer.Argument(
+             help="KEY=VALUE, one or more: url=…, events=download,upgrade, priority=3, enabled=false, "
+                  "path_map=/data/media=/storage/media (comma-separate pairs), scan_delay=30s, username=…, "
+                  "password=…, api_key=…, token=…, secret=…, test_path=…. An empty value (events=) removes "
+                  "the key, back to its default.", show_default=False)],
+         json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Change keys of a service in the config file, keeping every comment: a changed key keeps its
+    line. Validated as `serve` validates the file; a refused value leaves the file untouched.
+
+    --json prints the service as `services list --json` does.
+    """
+    from notifyd.config_edit import set_service_fields
+
+    changes = _assignments(assignments)
+    path = _config_file(config)
+    try:
+        cfg = set_service_fields(path, name, changes, check=_url_check(name) if "url" in changes else None)
+    except ConfigError as exc:
+        raise _named(exc, name, "services set", {}) from None
+    if json:
+        print_json(_service_view(cfg.services[name]))
+        return
+    say(escape(f"service {name}: " + ", ".join(f"{k} {'removed' if v is None else 'set'}" for k, v in changes.items())))
+
+
+# What `services add` calls each key, so a refused value is named by the option that gave it.
+ADD_OPTIONS = {"type": "--type", "url": "--url", "events": "--events", "priority": "--priority",
+               "username": "--username", "password": "--password", "api_key": "--api-key", "token": "--token",
+               "path_map": "--path-map", "scan_delay": "--scan-delay", "test_path": "--test-path"}
+# Keys `services set` leaves to the file: a type change is a new service; templates are tables.
+_NOT_SETTABLE = {"type": "a service's type cannot change; remove it and add it again",
+                 "templates": "templates are tables: edit them in the config file"}
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+def _assignments(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE arguments as TOML values: numbers for priority, true/false for enabled, arrays for
+    events and path_map, strings otherwise, None (remove the key) for an empty value. Anything else
+    is left for the config's own validation to judge, so `set` refuses exactly what the file would."""
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise fail(f"services set: expected KEY=VALUE, got {item!r}", 2)
+        if key in _NOT_SETTABLE:
+            raise fail(f"services set: {key}: {_NOT_SETTABLE[key]}", 2)
+        value: Any = raw.strip()
+        if value == "":
+            value = None
+        elif key == "priority" and _INTEGER.match(value):
+            value = int(value)
+        elif key == "enabled" and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+            value = value.lower() in ("true", "yes", "on")
+        elif key == "events":
+            value = _kinds(value)
+        elif key == "path_map":
+            value = _path_map(value.split(","), "services set", "path_map")
+        changes[key] = value
+    return changes
+
+
+def _kinds(text: str) -> list[str]:
+    return [kind.strip() for kind in text.split(",") if kind.strip()]
+
+
+def _path_map(items: list[str], command: str, label: str) -> list[dict[str, str]]:
+    pairs = [item.strip().split("=", 1) for item in items if item.strip()]
+    if not pairs or any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+        raise fail(f"{command}: {label}: expected FROM=TO folder pairs such as /data/media=/storage/media", 2)
+    return [{"from": a, "to": b} for a, b in pairs]
+
+
+def _url_check(name: str) -> Callable[[Config], None]:
+    """The check `serve` makes of an Apprise URL, run on the edited config before it is written."""
+    from notifyd.preflight import check_service_url
+
+    def check(cfg: Config) -> None:
+        check_service_url(cfg, cfg.services[name])
+    return check
+
+
+def _named(exc: ConfigError, name: str, command: str, labels: Mapping[str, str]) -> ConfigError:
+    """A refused edit named by what was typed (`services set: priority: …`), not by a line of the
+    file the user did not write; a problem elsewhere in the file keeps its file, line and key."""
+    prefix = f"services.{name}"
+    if isinstance(exc, ConfigNotWritable) or exc.key is None or not (exc.key == prefix or
+                                                                      exc.key.startswith(prefix + ".")):
+        return exc
+    key = exc.key[len(prefix) + 1:]
+    return ConfigError(exc.reason, file=command, key=labels.get(key, key) if key else name)
+
+
+def _service_view(service: ServiceConfig) -> dict[str, Any]:
+    """One service in the shape of `services list --json` (just edited: no receiver's switch-off to read)."""
+    events = list(service.events) if service.events is not None \
+        else ["(runs that name it in notify)"] if service.placeholders else ["(all but test)"]
+    return {"name": service.name, "type": service.type, "enabled": service.enabled, "events": events,
+            "priority": service.priority, "target": describe_target(service),
+            "disabled_reason": _why_disabled(service.name, service.enabled, None)}

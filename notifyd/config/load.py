@@ -43,6 +43,8 @@ def load_config(explicit: str | Path | None = None, env: Mapping[str, str] | Non
     if path is None:
         return parse_config({}, path=None, env=env)
     if not path.is_file():
+        if named and path.is_dir():
+            raise ConfigError("a folder, not a config file", file=str(path))
         if named:
             raise ConfigError("no such file (create one with `notifyd config init`)", file=str(path))
         return parse_config({}, path=None, env=env)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from notifyd.channels.kinds import CHANNEL_TYPES
+from notifyd.channels.kinds import CHANNEL_TYPES, url_placeholders
+from notifyd.event_kinds import is_known
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
 SECRET_KEYS = frozenset({"token", "password", "api_key", "secret", "callback_secret"})
@@ -26,6 +27,7 @@ class ServerConfig:
     token: str | None = None
     max_body: int = 1024 * 1024
     dedupe_window: float = 3600.0
+    fold_window: float = 10.0          # Sonarr's per-file imports wait this long for their download's Import Complete
     protect_metrics: bool = False
     node_id: str | None = None          # this node's name in attempts and /health; default hostname:pid
     header_timeout: float = 10.0        # a request line and headers must arrive within this
@@ -87,12 +89,23 @@ class ServiceConfig:
     def job_kind(self) -> str:
         return CHANNEL_TYPES[self.type].job_kind
 
-    def wants(self, kind: str) -> bool:
-        """Whether an event of `kind` goes to this service by its `events` filter."""
+    @property
+    def placeholders(self) -> list[str]:
+        """The {names} its URL takes from a tracked run's context (e.g. tgram://BOT/{chat_id});
+        empty for a URL complete in itself. Such a service serves runs only (fanout.takes)."""
+        url = self.options.get("url")
+        if not CHANNEL_TYPES[self.type].fills_placeholders or not isinstance(url, str):
+            return []
+        return url_placeholders(url)
+
+    def wants(self, kind: str, source_type: str = "") -> bool:
+        """Whether an event of `kind` goes to this service by its `events` filter: the kinds it
+        names (or "*"); with no filter, every known kind (notifyd.event_kinds), never `test`. An
+        unknown kind goes only where it is named; `source_type` tells whose words the kind is."""
         if kind == "test":
             return False
         if self.events is None:
-            return True
+            return is_known(kind, source_type)
         return "*" in self.events or kind in self.events
 
 

@@ -26,6 +26,7 @@ from notifyd.config.model import (
     url_secrets,
 )
 from notifyd.errors import ConfigError
+from notifyd.event_kinds import likely_typo
 from notifyd.sources import SOURCE_TYPES
 from notifyd.units import parse_duration, parse_size
 
@@ -75,14 +76,15 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             raise r.error(name, "unknown section (expected server, store, worker, sources, services or runs)")
 
     s = r.table(data.get("server", {}), "server",
-                ("listen", "token", "max_body", "dedupe_window", "protect_metrics", "node_id", "header_timeout",
-                 "body_timeout", "idle_timeout", "max_connections", "auth_failures", "ui"))
+                ("listen", "token", "max_body", "dedupe_window", "fold_window", "protect_metrics", "node_id",
+                 "header_timeout", "body_timeout", "idle_timeout", "max_connections", "auth_failures", "ui"))
     host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
     server = ServerConfig(
         host=host, port=port,
         token=r.get(s, "server", "token", _secret_string, None),
         max_body=r.get(s, "server", "max_body", parse_size, 1024 * 1024),
         dedupe_window=r.get(s, "server", "dedupe_window", parse_duration, 3600.0),
+        fold_window=r.get(s, "server", "fold_window", _fold_window, 10.0),
         protect_metrics=r.get(s, "server", "protect_metrics", _bool, False),
         node_id=r.get(s, "server", "node_id", _node_id, None),
         header_timeout=r.get(s, "server", "header_timeout", _timeout, 10.0),
@@ -143,6 +145,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         stype = r.get(t, key, "type", _choice(*sorted(SOURCE_TYPES)), None)
         if stype is None:
             raise r.error(f"{key}.type", f"missing (expected one of: {', '.join(sorted(SOURCE_TYPES))})")
+        sender = SOURCE_TYPES[stype]
+        if "secret" in t and not sender.signs:
+            # A secret on a sender that never signs would refuse every real webhook it sends.
+            raise r.error(f"{key}.secret", f"{sender.sender} never signs its webhooks; protect this source "
+                                           f"with token = \"…\" and {sender.token_hint}")
         sources[name] = SourceConfig(name=name, type=stype, token=r.get(t, key, "token", _secret_string, None),
                                      secret=r.get(t, key, "secret", _webhook_secret, None))
 
@@ -285,6 +292,13 @@ def _positive_duration(value: Any) -> float:
     return seconds
 
 
+def _fold_window(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds > 3600:
+        raise ValueError(f"expected a duration from 0s to 1h, got {value!r}")
+    return seconds
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if not 0.1 <= seconds <= 3600:
@@ -312,6 +326,9 @@ def _events(value: Any) -> tuple[str, ...]:
     for kind in kinds:
         if not _KIND.match(kind):
             raise ValueError(f"expected event kinds in lower case (letters, digits, '_', '.', '*'), got {kind!r}")
+        typo = likely_typo(kind)
+        if typo:
+            raise ValueError(f"unknown event kind {kind!r} (did you mean {typo}?)")
     return kinds
 
 

@@ -23,19 +23,28 @@ SourceParser = Callable[[Mapping[str, Any], str, str, str], Event]
 
 @dataclass(frozen=True)
 class SourceType:
-    """A built-in sender: its parser, and whether its events move tracked runs (media["run_id"])."""
+    """A built-in sender: its parser, whether its events move tracked runs (media["run_id"]), and
+    how a named source of its type is protected. `signs`: the sender can sign its bodies (Standard
+    Webhooks), so a `secret` makes sense; a sender that never signs is protected by a token, and
+    `token_hint` tells its user where to put it."""
 
     parse: SourceParser
+    sender: str
     tracks_runs: bool = False
+    signs: bool = False
+    token_hint: str = "put ?token=… in the webhook URL"
 
+
+# The *arr apps' webhook connection has Username and Password fields, sent as Basic auth.
+_ARR_TOKEN = "enter it as the webhook's Password in the app (or put ?token=… in the webhook URL)"
 
 SOURCE_TYPES: dict[str, SourceType] = {
-    "generic": SourceType(parse_generic),
-    "radarr": SourceType(parse_radarr),
-    "sonarr": SourceType(parse_sonarr),
-    "lidarr": SourceType(parse_lidarr),
-    "readarr": SourceType(parse_readarr),
-    "comfydeploy": SourceType(parse_comfydeploy, tracks_runs=True),
+    "generic": SourceType(parse_generic, "A generic sender", signs=True),
+    "radarr": SourceType(parse_radarr, "Radarr", token_hint=_ARR_TOKEN),
+    "sonarr": SourceType(parse_sonarr, "Sonarr", token_hint=_ARR_TOKEN),
+    "lidarr": SourceType(parse_lidarr, "Lidarr", token_hint=_ARR_TOKEN),
+    "readarr": SourceType(parse_readarr, "Readarr", token_hint=_ARR_TOKEN),
+    "comfydeploy": SourceType(parse_comfydeploy, "ComfyDeploy", tracks_runs=True),
 }
 
 

@@ -1,21 +1,32 @@
 """The *arr sources: Radarr, Sonarr, Lidarr and Readarr webhooks, one shape, four kinds of media.
 
-All four send a PascalCase `eventType`, camelCase fields, `instanceName` and (mostly)
-`applicationUrl`; they differ in the media object: `movie` (folder `folderPath`), `series` +
-`episodes` (folder `path`, season folder in `episodeFile.relativePath`), `artist` + `album`,
-`author` + `book`. Every value read goes through the field vocabulary (`notifyd.fields`): checked
-by type and range, and a wrong one raises BadPayload naming the dotted field ("field
-'movie.year': expected a whole number from 1800 to 2200 (or 0 for unknown), got 1e+30"); folder
-paths are absolute, never climb, and are normalised in their own separator style.
+All four send a PascalCase `eventType`, camelCase fields (nulls left out), `instanceName` and
+(mostly) `applicationUrl`; they differ in the media object: `movie` (folder `folderPath`),
+`series` + `episodes` (folder `path`, season folder in `episodeFile.relativePath`), `artist` +
+`album`, `author` + `book`. Every event type they send has a kind (design §11, and
+`notifyd.event_kinds`), a level and the facts its message needs: the release, the quality, what
+an upgrade replaced (once per quality), why a download failed or waits for a person. An event
+type notifyd does not know yet keeps its lower-cased name and `event_type`.
+
+Two shapes need more than a kind: a file deleted because an upgrade replaced it is recorded but
+QUIET (the upgrade's own Download event tells, and refreshes), and Sonarr's "On Import Complete"
+body (a Download with `episodeFiles`, no `isUpgrade`) is marked `import_complete` so that it can
+be folded with the per-file bodies of the same `downloadId` (notifyd.folding).
+
+Every value read goes through the field vocabulary (`notifyd.fields`): checked by type and range,
+and a wrong one raises BadPayload naming the dotted field ("field 'movie.year': expected a whole
+number from 1800 to 2200 (or 0 for unknown), got 1e+30"); folder paths are absolute, never
+climb, and are normalised in their own separator style.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from notifyd.fields import TITLE_MAX, Fields, clip, normal_path
+from notifyd.event_kinds import QUIET
+from notifyd.fields import ITEMS_MAX, TITLE_MAX, Fields, clip, normal_path
 from notifyd.model import Event
 
 KINDS = {
@@ -23,7 +34,11 @@ KINDS = {
     "Grab": "grab",
     "Download": "download",
     "AlbumDownload": "download",
+    "DownloadFailure": "download_failed",
+    "ImportFailure": "import_failed",
+    "ManualInteractionRequired": "manual_interaction",
     "Rename": "rename",
+    "Retag": "retag",
     "MovieDelete": "delete",
     "SeriesDelete": "delete",
     "ArtistDelete": "delete",
@@ -42,11 +57,21 @@ KINDS = {
     "HealthIssue": "health",
     "HealthRestored": "health_restored",
     "ApplicationUpdate": "app_update",
-    "ManualInteractionRequired": "manual_interaction",
 }
-SUCCESS_KINDS = ("download", "upgrade", "health_restored", "added")
+LEVELS = {"download": "success", "upgrade": "success", "added": "success", "health_restored": "success",
+          "download_failed": "failure", "import_failed": "failure", "manual_interaction": "warning"}
 HEALTH_LEVELS = ("ok", "notice", "warning", "error")  # the senders' HealthCheckResult, in enum order
 HEALTH_LEVEL_NAMES = {name: name for name in HEALTH_LEVELS}
+# The senders' DeleteMediaFileReason (camelCase on the wire), as a message says it.
+DELETE_REASONS = {"missingfromdisk": "missing from disk", "manual": "deleted by hand",
+                  "upgrade": "replaced by an upgrade", "nolinkedepisodes": "no episode links to it any more",
+                  "manualoverride": "replaced by a manual import"}
+UPGRADE = "upgrade"
+WARNING_REASONS = (DELETE_REASONS["missingfromdisk"],)    # a file that vanished is worth a look
+ADD_METHODS = {"list": "from an import list", "collection": "from a collection"}   # Radarr's AddMovieMethod
+RENAMED = ("renamedMovieFiles", "renamedEpisodeFiles", "renamedTrackFiles", "renamedBookFiles")
+REASONS_MAX = 5                 # status messages a manual-interaction notification lists…
+REASON_MAX = 300                # …each cut to this many characters
 _EVENT_TYPE = re.compile(r"\s*[A-Za-z][A-Za-z0-9_.:-]{0,63}\s*")
 VERSION_MAX = 64
 
@@ -59,6 +84,7 @@ class _Found:
         self.paths: list[str] = []
         self.media: dict[str, Any] = {"media_type": media_type}
         self.ids: dict[str, Any] = {}
+        self.files: list[Fields] = []
 
     def put(self, key: str, value: Any) -> None:
         if value is not None:
@@ -84,12 +110,17 @@ def _parse(app: str, label: str, describe: Describer, body: Mapping[str, Any], s
 
     instance = fields.label("instanceName", "an instance name")
     who = instance or label
-    media: dict[str, Any] = {"app": app}
+    media: dict[str, Any] = {"app": app, "app_name": label}
+    if event_type not in KINDS:
+        media["event_type"] = event_type
     if instance:
         media["instance"] = instance
     app_url = fields.url("applicationUrl")
     if app_url:
         media["app_url"] = app_url
+    download_id = fields.label("downloadId", "a download id")
+    if download_id:
+        media["download_id"] = download_id
 
     paths: tuple[str, ...] = ()
     health_level = None
@@ -106,26 +137,35 @@ def _parse(app: str, label: str, describe: Describer, body: Mapping[str, Any], s
         title = f"{who} updated to {update['new_version']}" if update["new_version"] else f"{who} updated"
     else:
         found = describe(fields, event_type, kind)
+        _details(found, fields, kind)
         media.update(found.media)
         if found.ids:
             media["ids"] = found.ids
-        fallback = f"{who} test" if kind == "test" else f"{who} {event_type}"
-        title = found.title or fallback
+        title = found.title or _fallback_title(who, event_type, kind, found.media.get("release_title"))
         if kind != "test":
             paths = tuple(dict.fromkeys(found.paths))
-    media["level"] = _level(kind, health_level)
+    media["level"] = _level(kind, health_level, media)
     return Event(source=source, source_type=source_type, kind=kind, title=clip(title, TITLE_MAX), body="",
                  paths=paths, media=media, payload=raw)
 
 
-def _level(kind: str, health_level: str | None) -> str:
-    if kind in SUCCESS_KINDS:
-        return "success"
-    if kind == "manual_interaction":
-        return "warning"
+def _fallback_title(who: str, event_type: str, kind: str, release_title: str | None) -> str:
+    """A title for a body without a movie, series, artist or author: the release it is about
+    (Lidarr's DownloadFailure), else the app ("Lidarr", whose kind the message then says), else
+    the app and the event type notifyd does not know."""
+    if kind == "test":
+        return f"{who} test"
+    if release_title:
+        return release_title
+    return who if event_type in KINDS else f"{who} {event_type}"
+
+
+def _level(kind: str, health_level: str | None, media: Mapping[str, Any]) -> str:
     if kind == "health":
         return {"warning": "warning", "error": "failure"}.get(health_level or "", "info")
-    return "info"
+    if kind == "file_delete" and media.get("delete_reason") in WARNING_REASONS:
+        return "warning"
+    return LEVELS.get(kind, "info")
 
 
 def _health(fields: Fields) -> tuple[str | None, dict[str, str]]:
@@ -140,25 +180,70 @@ def _health(fields: Fields) -> tuple[str | None, dict[str, str]]:
     return level, {k: v for k, v in health.items() if v is not None}
 
 
-def _files(found: _Found, fields: Fields, files: list[Fields], release: Fields | None) -> None:
-    """quality, size, release_group and indexer: from the files when they say, else the release.
-    Every value is read (and so checked), whether it is used or not."""
-    said = [*files, release] if release is not None else files
+def _details(found: _Found, fields: Fields, kind: str) -> None:
+    """What the message of this kind needs beyond the media object: files, release, replaced
+    files, the reason of a failure or a wait, a delete's reason, how a movie was added."""
+    release = fields.obj("release")
+    info = fields.obj("downloadInfo")                    # manual interaction: the item in the download client
+    _files(found, fields, found.files, [r for r in (release, info) if r is not None])
+    titles = [r.title("releaseTitle") for r in (release,) if r is not None]
+    titles += [info.title("title") if info is not None else None, fields.title("releaseTitle")]
+    found.put("release_title", next((t for t in titles if t), None))
+    if kind == "upgrade":
+        _replaced(found, fields)
+    elif kind in ("download_failed", "import_failed"):
+        found.put("reason", fields.prose("message"))
+    elif kind == "manual_interaction":
+        found.put("download_status", fields.label("downloadStatus", "a download status"))
+        reasons = _reasons(fields, found.media.get("release_title"))
+        if reasons:
+            found.media["reasons"] = reasons
+    elif kind == "delete":
+        deleted = fields.flag("deletedFiles") if fields.data.get("deletedFiles") is not None else None
+        found.put("deleted_files", deleted)
+        folder_size = fields.size("movieFolderSize")      # Radarr: what the deleted files took
+        if deleted and folder_size:
+            found.media["size"] = folder_size
+    elif kind == "file_delete":
+        reason = fields.label("deleteReason", "a delete reason")
+        if reason:
+            found.media["delete_reason"] = DELETE_REASONS.get(reason.lower(), reason)
+            if reason.lower() == UPGRADE:
+                found.media[QUIET] = "the file was replaced by an upgrade, whose own event tells"
+    elif kind == "added":
+        method = fields.label("addMethod", "an add method")
+        found.put("add_method", ADD_METHODS.get(method.lower()) if method else None)
+    elif kind == "rename":
+        renamed = sum(len(fields.objects(key) or []) for key in RENAMED)
+        if renamed:
+            found.media["files"] = renamed
+    elif kind == "retag" and len(found.files) == 1:
+        path = found.files[0].path("path")
+        found.put("file_name", _file_name(path) if path else None)
+
+
+def _files(found: _Found, fields: Fields, files: list[Fields], others: list[Fields]) -> None:
+    """quality, size, release_group and indexer: from the files when they say, else the release
+    (or the download client's item, or the body itself). Every value is read (and so checked),
+    whether it is used or not."""
+    said = [*files, *others, fields]
     quality = next((q for q in [f.label("quality", "a quality name") for f in said] if q), None)
-    group = next((g for g in [f.label("releaseGroup", "a release group") for f in said] if g), None)
+    group = next((g for g in [f.label("releaseGroup", "a release group") for f in [*files, *others]] if g), None)
     file_sizes = [s for s in (f.size("size") for f in files) if s is not None]
-    release_size = release.size("size") if release is not None else None
-    if release is not None:
-        found.put("indexer", release.label("indexer", "an indexer name"))
+    other_size = next((s for s in [f.size("size") for f in others] if s), None)
+    for other in others:
+        found.put("indexer", other.label("indexer", "an indexer name"))
     found.put("quality", quality)
-    found.put("size", sum(file_sizes) if file_sizes else release_size)
+    found.put("size", sum(file_sizes) if file_sizes else other_size)
     found.put("release_group", group)
     found.put("download_client", fields.label("downloadClient", "a download client name"))
+    count = max(fields.whole("fileCount", 0, ITEMS_MAX, "a number of files") or 0, len(files))
+    if count > 1:
+        found.media["files"] = count
 
 
-def _replaced(found: _Found, fields: Fields, kind: str) -> None:
-    if kind != "upgrade":
-        return  # elsewhere `deletedFiles` is a flag (MovieDelete, SeriesDelete, …), not a list
+def _replaced(found: _Found, fields: Fields) -> None:
+    """An upgrade's `deletedFiles` (elsewhere `deletedFiles` is a flag: MovieDelete, SeriesDelete, …)."""
     replaced = []
     for old in fields.objects("deletedFiles") or []:
         item = {"quality": old.label("quality", "a quality name"), "size": old.size("size"),
@@ -166,6 +251,37 @@ def _replaced(found: _Found, fields: Fields, kind: str) -> None:
         replaced.append({k: v for k, v in item.items() if v is not None})
     if replaced:
         found.media["replaced"] = replaced
+        found.media["replaces"] = tally(replaced)
+
+
+def tally(replaced: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What an upgrade replaced, once per quality in the order first met: a Lidarr album's twelve
+    MP3-320 tracks are [{"quality": "MP3-320", "count": 12}]. Files of no known quality are left out."""
+    counts: dict[str, int] = {}
+    for old in replaced:
+        quality = old.get("quality")
+        if isinstance(quality, str) and quality:
+            counts[quality] = counts.get(quality, 0) + 1
+    return [{"quality": quality, "count": count} for quality, count in counts.items()]
+
+
+def _reasons(fields: Fields, release_title: str | None) -> list[str]:
+    """Why an import waits for a person: the sender's status messages, one line each ("file: why;
+    why"), the release's own name left out (it is already said), at most REASONS_MAX lines."""
+    lines = []
+    for status in fields.objects("downloadStatusMessages") or []:
+        title = status.title("title")
+        messages = status.texts("messages", REASON_MAX)
+        named = title if title and title != release_title else None
+        text = "; ".join(messages)
+        line = f"{named}: {text}" if named and text else (named or text)
+        if line:
+            lines.append(clip(line, REASON_MAX))
+    return list(dict.fromkeys(lines))[:REASONS_MAX]
+
+
+def _file_name(path: str) -> str:
+    return path.rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
 
 
 def _with_year(name: str | None, year: int | None) -> str:
@@ -195,8 +311,7 @@ def _describe_radarr(fields: Fields, event_type: str, kind: str) -> _Found:
         found.id("imdb", movie.ident("imdbId", "an IMDb id"))
         found.put("overview", movie.prose("overview"))
     movie_file = fields.obj("movieFile")
-    _files(found, fields, [movie_file] if movie_file else [], fields.obj("release"))
-    _replaced(found, fields, kind)
+    found.files = [movie_file] if movie_file else []
     return found
 
 
@@ -241,13 +356,14 @@ def _describe_sonarr(fields: Fields, event_type: str, kind: str) -> _Found:
         if len(episodes) == 1 and "title" in episodes[0]:
             found.title += f" · {episodes[0]['title']}"
 
-    files = [f for f in [fields.obj("episodeFile")] if f] + (fields.objects("episodeFiles") or [])
-    relative = [f.relative_path("relativePath") for f in files]
+    one, every = fields.obj("episodeFile"), fields.objects("episodeFiles")
+    found.files = [f for f in [one] if f] + (every or [])
+    if event_type == "Download" and one is None and every:
+        found.media["import_complete"] = True            # Sonarr's "On Import Complete": every file of a download
+    relative = [f.relative_path("relativePath") for f in found.files]
     if series_path:
         folders = [_season_folder(series_path, r) for r in relative]
         found.paths = [folder or series_path for folder in folders] or [series_path]
-    _files(found, fields, files, fields.obj("release"))
-    _replaced(found, fields, kind)
     return found
 
 
@@ -313,8 +429,7 @@ def _describe_lidarr(fields: Fields, event_type: str, kind: str) -> _Found:
         found.id("musicbrainz_album", album.ident("mbId"))
         album_title = _with_year(album_title, year)
     found.title = " · ".join(part for part in (artist_name, album_title) if part)
-    _files(found, fields, fields.each("trackFile", "trackFiles"), fields.obj("release"))
-    _replaced(found, fields, kind)
+    found.files = fields.each("trackFile", "trackFiles")
     return found
 
 
@@ -345,8 +460,7 @@ def _describe_readarr(fields: Fields, event_type: str, kind: str) -> _Found:
             found.id("isbn13", edition.ident("isbn13", "an ISBN"))
             found.id("asin", edition.ident("asin", "an ASIN"))
     found.title = " · ".join(part for part in (author_name, book_title) if part)
-    _files(found, fields, fields.each("bookFile", "bookFiles"), fields.obj("release"))
-    _replaced(found, fields, kind)
+    found.files = fields.each("bookFile", "bookFiles")
     return found
 
 

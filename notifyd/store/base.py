@@ -132,6 +132,24 @@ class Tx(ABC):
         scheduling its own successor) is queued or running; True if queued."""
 
     @abstractmethod
+    def recent_events(self, source: str, since: float, kinds: Collection[str]) -> list[StoredEvent]:
+        """The events of these kinds that `source` sent at or after `since`, oldest first (the
+        earlier webhooks of one download, notifyd.folding)."""
+
+    @abstractmethod
+    def delay_jobs(self, event_ids: Collection[int], kinds: Collection[str], until: float) -> int:
+        """Make the queued jobs of these kinds that deliver these events wait until at least
+        `until` (a later event of the same download arrived); returns how many moved. A job that
+        is running or finished is never touched."""
+
+    @abstractmethod
+    def skip_jobs(self, event_ids: Collection[int], services: Collection[str], kinds: Collection[str],
+                  reason: str, now: float) -> list[int]:
+        """End the queued jobs of these kinds that deliver these events to these services as
+        `skipped`, with `reason` as their last error (their event was folded into another, which
+        tells instead); returns their ids. A job that is running or finished is never touched."""
+
+    @abstractmethod
     def write_probe(self, now: float) -> None:
         """A write that proves the store takes writes (/health)."""
 

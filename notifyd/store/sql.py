@@ -209,6 +209,34 @@ class SqlTx(Tx):
         self.enqueue(None, [spec], max_attempts, now)
         return True
 
+    def recent_events(self, source: str, since: float, kinds: Collection[str]) -> list[StoredEvent]:
+        wanted = list(kinds)
+        if not wanted:
+            return []
+        rows = self.conn.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE source = ? AND received_at >= ? "
+                                 f"AND kind IN ({_marks(wanted)}) ORDER BY id", (source, since, *wanted)).fetchall()
+        return [event_from_row(row) for row in rows]
+
+    def delay_jobs(self, event_ids: Collection[int], kinds: Collection[str], until: float) -> int:
+        ids, wanted = list(event_ids), list(kinds)
+        if not ids or not wanted:
+            return 0
+        # Guarded by state: a job a worker has claimed meanwhile (another node) is left alone.
+        return self.conn.execute(
+            f"UPDATE jobs SET run_at = ? WHERE event_id IN ({_marks(ids)}) AND kind IN ({_marks(wanted)}) "
+            "AND state = 'queued' AND run_at < ?", (until, *ids, *wanted, until)).rowcount
+
+    def skip_jobs(self, event_ids: Collection[int], services: Collection[str], kinds: Collection[str],
+                  reason: str, now: float) -> list[int]:
+        ids, names, wanted = list(event_ids), list(services), list(kinds)
+        if not ids or not names or not wanted:
+            return []
+        rows = self.conn.execute(
+            f"UPDATE jobs SET state = 'skipped', finished_at = ?, last_error = ?, lease_until = NULL "
+            f"WHERE event_id IN ({_marks(ids)}) AND service IN ({_marks(names)}) AND kind IN ({_marks(wanted)}) "
+            "AND state = 'queued' RETURNING id", (now, reason, *ids, *names, *wanted)).fetchall()
+        return sorted(row[0] for row in rows)
+
     def write_probe(self, now: float) -> None:
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('write_probe', ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(now),))

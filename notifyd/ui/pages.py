@@ -214,13 +214,15 @@ def routes_of(deps: UiDeps) -> dict[str, Handler]:
                     dead=dead.dead)
 
     async def services(request: Request, session: Session, config: Config) -> Response:
-        def gone() -> set[str]:
-            return {name for name in config.services if deps.store.service_disabled(name)}
+        def gone() -> dict[str, str]:
+            return {name: reason for name in config.services if (reason := deps.store.service_disabled(name))}
 
         switched_off = await run_in_threadpool(gone)
-        rows = [{"name": s.name, "type": s.type, "target": describe_target(s), "enabled": s.enabled,
-                 "gone": s.name in switched_off,
-                 "events": ", ".join(s.events) if s.events is not None else "all but test"}
+        rows = [{"name": s.name, "type": s.type, "target": describe_target(s),
+                 "enabled": s.enabled and s.name not in switched_off,
+                 "gone": switched_off.get(s.name),
+                 "events": ", ".join(s.events) if s.events is not None
+                 else "runs that name it in notify" if s.placeholders else "all but test"}
                 for s in config.services.values()]
         return page(request, session, "services.html", config=config, title="Services", services=rows,
                     editable=config.path is not None)
