@@ -268,6 +268,9 @@ class WorkerPool:
             self._stopping = True
             self._cond.notify_all()
         self._keeper_stop.set()
+        waiting = len(self.running())
+        if waiting:
+            log.info("waiting up to %s for %d running job(s)", format_duration(grace), waiting)
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

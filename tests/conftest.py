@@ -129,13 +129,20 @@ class Received:
 
 
 class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers from a script of statuses."""
+    """An HTTP server on 127.0.0.1 that records every POST and answers from a script of statuses.
+
+    `gate.clear()` holds every POST that arrives (before it is recorded or answered) until
+    `gate.set()`; `held` says how many wait there, so a test can know a delivery is in flight
+    without guessing how long it takes."""
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.script: list[int] = []          # statuses to answer first, in order
         self.default_status = 200
         self.delay = 0.0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = 0
         self._lock = threading.Lock()
         receiver = self
 
@@ -152,6 +159,12 @@ class Receiver:
                     delay = receiver.delay
                 if delay:
                     time.sleep(delay)
+                if not receiver.gate.is_set():
+                    with receiver._lock:
+                        receiver.held += 1
+                    receiver.gate.wait()
+                    with receiver._lock:
+                        receiver.held -= 1
                 with receiver._lock:
                     receiver.requests.append(Received(self.path, dict(self.headers), body))
                 self.send_response(status)
@@ -178,6 +191,7 @@ class Receiver:
             return [r.body for r in self.requests]
 
     def close(self) -> None:
+        self.gate.set()                      # no request left waiting for a test that has ended
         self.server.shutdown()
         self.server.server_close()
 

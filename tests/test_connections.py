@@ -32,7 +32,7 @@ from notifyd.connections import (
 
 from conftest import Daemon, DaemonFactory, Receiver, wait_for, write_config
 
-BOUND = 10.0           # generous: every timeout below is 1-3 s
+BOUND = 30.0           # turns a hang into a failure; every timeout below is 1-5 s, and none is timed
 
 
 def start(tmp_path: Path, daemons: DaemonFactory, receiver: Receiver, **server: str | int) -> Daemon:
@@ -152,15 +152,15 @@ def test_a_byte_dripping_client_is_closed(tmp_path: Path, daemons: DaemonFactory
     daemon = start(tmp_path, daemons, receiver, header_timeout="1s")
     sock = connect(daemon)
     drip, received = webhook_request(), b""
-    deadline = time.monotonic() + BOUND
     try:
-        for byte in (drip[i:i + 1] for i in range(len(drip))):      # one byte every 0.2 s: 28 s in all
+        # One byte every 0.2 s, 28 s in all: a deadline per read would never end it, only one for
+        # the whole head does.
+        for byte in (drip[i:i + 1] for i in range(len(drip))):
             sock.sendall(byte)
             readable, _, _ = select.select([sock], [], [], 0.2)
             if readable:
                 received = until_closed(sock)
                 break
-            assert time.monotonic() < deadline, "the dripping client is still connected"
         else:
             raise AssertionError("the whole request dripped in without the server closing")
     except (BrokenPipeError, ConnectionResetError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,38 +28,41 @@ from conftest import DaemonFactory, cli_json, run_cli, wait_for, write_config
 class Hit:
     message_id: str
     title: str
-    started: float
-    finished: float
 
 
 class HoldingReceiver:
-    """A webhook receiver on 127.0.0.1 that holds each request `delay` seconds and records when
-    each delivery (by its webhook-id) started and finished."""
+    """A webhook receiver on 127.0.0.1 that holds each request `delay` seconds, records each
+    delivery (by its webhook-id), and notes any that arrived while another of the same job was
+    still being received."""
 
     def __init__(self) -> None:
         self.delay = 0.0
         self.hits: list[Hit] = []
-        self.in_flight = 0
+        self.in_flight: Counter[str] = Counter()       # deliveries being received, by webhook-id
+        self.doubled: list[str] = []                   # webhook-ids that arrived while one was in flight
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                started = time.monotonic()
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+                message_id = self.headers["webhook-id"]
                 with receiver._lock:
-                    receiver.in_flight += 1
+                    if receiver.in_flight[message_id]:
+                        receiver.doubled.append(message_id)
+                    receiver.in_flight[message_id] += 1
                     delay = receiver.delay
+                title: str | None = None
                 try:
+                    title = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))["title"]
                     time.sleep(delay)
                     self.send_response(200)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 finally:
                     with receiver._lock:
-                        receiver.in_flight -= 1
-                        receiver.hits.append(Hit(self.headers["webhook-id"], body["title"], started,
-                                                 time.monotonic()))
+                        receiver.in_flight[message_id] -= 1
+                        if title is not None:
+                            receiver.hits.append(Hit(message_id, title))
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -72,11 +76,10 @@ class HoldingReceiver:
         with self._lock:
             return {h.title for h in self.hits}
 
-    def overlapping(self) -> list[tuple[Hit, Hit]]:
-        """Pairs of deliveries of one job that were in progress at the same time."""
+    def overlapping(self) -> list[str]:
+        """The jobs (webhook-ids) of which two deliveries were in progress at the same time."""
         with self._lock:
-            hits = sorted(self.hits, key=lambda h: (h.message_id, h.started))
-        return [(a, b) for a, b in zip(hits, hits[1:], strict=False) if a.message_id == b.message_id and b.started < a.finished]
+            return list(self.doubled)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -17,6 +17,8 @@ from notifyd.outcomes import record_outcome, succeeded
 from notifyd.store import sqlite as engine
 from notifyd.store.sqlite import SCHEMA_VERSION, SqliteStore
 
+from conftest import wait_for
+
 NOW = 1_700_000_000.0
 
 
@@ -147,38 +149,89 @@ def test_one_stores_threads_take_turns_on_its_write_lock(tmp_path: Path, monkeyp
     assert not s.write_lock.locked()
 
 
+def traced_statements(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(thread name, SQL) of each statement the store's new connections run, as SQLite runs them."""
+    statements: list[tuple[str, str]] = []
+    real_connect = store.connect
+
+    def connect() -> sqlite3.Connection:
+        conn = real_connect()
+        conn.set_trace_callback(lambda sql: statements.append((threading.current_thread().name, sql)))
+        return conn
+
+    monkeypatch.setattr(store, "connect", connect)
+    return statements
+
+
+class QueueClock:
+    """The engine's `time`, but for the thread that made it, its monotonic clock says the write
+    lock took `waited` seconds to get (any other thread reads the real clock)."""
+
+    def __init__(self, waited: float) -> None:
+        self._ticks = iter([100.0, 100.0 + waited])
+        self._thread = threading.get_ident()
+
+    def monotonic(self) -> float:
+        return next(self._ticks) if threading.get_ident() == self._thread else time.monotonic()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
 def test_queueing_for_the_lock_comes_off_the_busy_timeout(tmp_path: Path, monkeypatch) -> None:
     migrated(tmp_path / "n.db")
     monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 2000)
     s = SqliteStore(tmp_path / "n.db")                          # its connections open with the 2 s timeout
+    statements = traced_statements(s, monkeypatch)
     holder = sqlite3.connect(s.path, isolation_level=None)     # another process, in effect
     holder.execute("BEGIN IMMEDIATE")
-    outcomes: dict[str, tuple[float, str]] = {}
+    monkeypatch.setattr(engine, "time", QueueClock(waited=1.5))
+    with pytest.raises(StoreUnavailable, match="locked"):
+        with s.writing():
+            pass
+    holder.execute("ROLLBACK")
+    # One 2 s budget in all: 1.5 s queued for the lock leaves SQLite's busy handler 0.5 s, not a fresh 2 s.
+    assert [sql for _, sql in statements] == ["PRAGMA busy_timeout = 500", "BEGIN IMMEDIATE",
+                                              "PRAGMA busy_timeout = 2000"]
+    monkeypatch.setattr(engine, "time", time)
+    with s.writing() as conn:             # and the connection's own busy timeout is back
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2000
 
-    def attempt(name: str) -> None:
-        started = time.monotonic()
+
+def test_two_writers_queued_on_a_file_another_process_holds_share_one_budget(tmp_path: Path, monkeypatch) -> None:
+    migrated(tmp_path / "n.db")
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 2000)
+    s = SqliteStore(tmp_path / "n.db")
+    statements = traced_statements(s, monkeypatch)
+    holder = sqlite3.connect(s.path, isolation_level=None)     # another process, in effect
+    holder.execute("BEGIN IMMEDIATE")
+    outcomes: dict[str, str] = {}
+
+    def attempt() -> None:
         try:
             with s.writing():
                 outcome = "written"
         except StoreUnavailable as exc:
             outcome = str(exc)
-        outcomes[name] = (time.monotonic() - started, outcome)
+        outcomes[threading.current_thread().name] = outcome
 
-    a = threading.Thread(target=attempt, args=("first",))
-    a.start()
-    time.sleep(0.05)                      # the first now holds the lock, waiting in SQLite's handler
-    b = threading.Thread(target=attempt, args=("second",))
-    b.start()
-    a.join()
-    b.join()
+    def ran(name: str) -> list[str]:
+        return [sql for thread, sql in statements if thread == name]
+
+    first = threading.Thread(target=attempt, name="first")
+    first.start()
+    # The first holds the store's lock and waits in SQLite's busy handler; the second queues behind it.
+    wait_for(lambda: "BEGIN IMMEDIATE" in ran("first"), 30, interval=0.005, message="the first writer in SQLite")
+    second = threading.Thread(target=attempt, name="second")
+    second.start()
+    first.join()
+    second.join()
     holder.execute("ROLLBACK")
-    for name, (took, outcome) in outcomes.items():
-        assert "locked" in outcome, (name, outcome)
-        # one 2 s budget in all, not 2 s in the queue + 2 s in SQLite's handler (4 s): the margin
-        # between the two is what is checked, wide enough for a busy machine
-        assert took < 3.5, (name, took)
-    with s.writing() as conn:             # and the connection's own busy timeout is back
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2000
+    assert "locked" in outcomes["first"] and "locked" in outcomes["second"], outcomes
+    # The second spent its budget queueing, or met SQLite with what was left of it, never a fresh one.
+    if "queued for it for 2 s" not in outcomes["second"]:
+        assert ran("second")[1:] == ["BEGIN IMMEDIATE", "PRAGMA busy_timeout = 2000"], ran("second")
+        assert 1 <= int(ran("second")[0].removeprefix("PRAGMA busy_timeout = ")) < 2000, ran("second")
 
 
 def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:

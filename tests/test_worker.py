@@ -1,9 +1,15 @@
 """Workers: outcomes recorded per job, skips for disabled services, wake-ups without spinning, and
-a store that refuses writes costing a job seconds, not its lease."""
+a store that refuses writes costing a job seconds, not its lease.
+
+No test here times anything: a test that needs a wake-up to come from one cause sets the pool's
+other timers (POLL, IDLE_WAIT, STORE_BACKOFF) to an hour, and holds slow deliveries at the
+receiver's gate instead of sleeping through them. How soon work is picked up is measured by
+tests/bench/bench_pickup.py."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -12,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from notifyd import worker
 from notifyd.config import Config, parse_config
 from notifyd.errors import StoreUnavailable
 from notifyd.ingest import record_event
@@ -23,9 +30,12 @@ from notifyd.worker import RECORD_RETRIES, WorkerPool, run_job
 
 from conftest import Receiver, wait_for
 
+HOUR = 3600.0      # a timer set this long never fires within a test: a wake-up must have another cause
+HANG = 30.0        # how long a test waits for what must happen before calling it a hang: never the thing tested
 
-def make_config(url: str, enabled: bool = True, threads: int = 2) -> Config:
-    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2, "lease": "30s", "threads": threads},
+
+def make_config(url: str, enabled: bool = True, threads: int = 2, lease: str = "30s") -> Config:
+    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2, "lease": lease, "threads": threads},
                          "services": {"sink": {"type": "apprise", "url": url, "enabled": enabled}}}, path=None)
 
 
@@ -89,22 +99,54 @@ def test_errors_are_redacted_before_they_are_stored(store: Store, receiver: Rece
     assert "HTTP 500" in detail and "pw-hidden-123" not in detail
 
 
-def test_pool_delivers_wakes_on_notify_and_sees_other_writers_within_a_second(store: Store,
-                                                                             receiver: Receiver) -> None:
+class ClaimLog:
+    """Wraps a store's claim: `empty` counts the claims that found nothing to do, `taken` the jobs claimed."""
+
+    def __init__(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.empty = 0
+        self.taken: list[int] = []
+        self._lock = threading.Lock()
+        real = store.claim
+
+        def claim(*args: Any, **kwargs: Any) -> Claim | None:
+            got = real(*args, **kwargs)
+            with self._lock:
+                if got is None:
+                    self.empty += 1
+                else:
+                    self.taken.append(got.job.id)
+            return got
+
+        monkeypatch.setattr(store, "claim", claim)
+
+
+def test_notify_wakes_an_idle_pool(store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "POLL", HOUR)                  # no timer wakes anyone: only notify can
+    monkeypatch.setattr(worker, "IDLE_WAIT", HOUR)
+    claims = ClaimLog(store, monkeypatch)
     config = make_config(receiver.json_url)
     pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor()).start()
     try:
-        time.sleep(0.3)                                        # both workers idle
-        started = time.monotonic()
+        wait_for(lambda: claims.empty >= 2, HANG, interval=0.01, message="both workers idle")   # then asleep
         first = add_event(store, config, "notified")
         pool.notify()
-        wait_for(lambda: job_row(store, first)[0] == "succeeded", 2, interval=0.01, message="notified job")
-        assert time.monotonic() - started < 0.5
-        started = time.monotonic()
+        wait_for(lambda: job_row(store, first)[0] == "succeeded", HANG, interval=0.01, message="the notified job")
+        assert claims.taken == [first] and receiver.bodies()[0]["title"] == "notified"
+    finally:
+        assert pool.stop(grace=2) == 0
+
+
+def test_the_idle_poller_sees_jobs_other_writers_queued(store: Store, receiver: Receiver,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "IDLE_WAIT", HOUR)             # only the poller's POLL can find the job
+    claims = ClaimLog(store, monkeypatch)
+    config = make_config(receiver.json_url)
+    pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor()).start()
+    try:
+        wait_for(lambda: claims.empty >= 2, HANG, interval=0.01, message="both workers idle")
         second = add_event(store, config, "from another process")      # nobody calls notify
-        wait_for(lambda: job_row(store, second)[0] == "succeeded", 3, interval=0.02, message="polled job")
-        assert time.monotonic() - started < 1.6
-        assert sorted(b["title"] for b in receiver.bodies()) == ["from another process", "notified"]
+        wait_for(lambda: job_row(store, second)[0] == "succeeded", HANG, interval=0.02, message="the polled job")
+        assert claims.taken == [second] and receiver.bodies()[0]["title"] == "from another process"
     finally:
         assert pool.stop(grace=2) == 0
 
@@ -115,14 +157,17 @@ def test_pool_retries_on_its_own_schedule(store: Store, receiver: Receiver) -> N
     job_id = add_event(store, config)
     pool = WorkerPool(store, lambda: config, threads=1, redact=Redactor()).start()
     try:
-        wait_for(lambda: job_row(store, job_id)[0] == "succeeded", 5, message="retried job")
+        wait_for(lambda: job_row(store, job_id)[0] == "succeeded", HANG, message="retried job")
         assert job_row(store, job_id)[1] == 2
+        assert [a.outcome for a in store.job_attempts(job_id)] == ["retry", "succeeded"]
     finally:
         pool.stop(grace=2)
 
 
 def two_services(slow_url: str, fast_url: str) -> Config:
-    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2},
+    # A timeout and a lease longer than any test waits: a delivery held at the gate never ends as a
+    # timed-out try, and no worker wakes for a lease's end.
+    return parse_config({"worker": {"backoff": ["50ms"], "max_attempts": 2, "timeout": "2m", "lease": "1h"},
                          "services": {"slow": {"type": "apprise", "url": slow_url, "events": ["slow"]},
                                       "fast": {"type": "apprise", "url": fast_url, "events": ["fast"]}}}, path=None)
 
@@ -155,69 +200,69 @@ class SlowAndFast:
 @pytest.fixture
 def slow_and_fast(store: Store) -> Iterator[SlowAndFast]:
     slow, fast = Receiver(), Receiver()
+    slow.gate.clear()                            # the slow service's deliveries wait until a test lets them go
     setup = SlowAndFast(store, slow, fast, two_services(slow.json_url, fast.json_url))
     try:
         yield setup
     finally:
+        slow.gate.set()
         if setup.pool is not None:
-            setup.pool.stop(grace=0.5)
+            setup.pool.stop(grace=5)
         slow.close()
         fast.close()
 
 
 def test_a_slow_service_never_holds_every_worker(slow_and_fast: SlowAndFast) -> None:
     s = slow_and_fast
-    s.slow.delay = 3.0
-    for n in range(4):
-        s.add("slow", f"slow {n}")
+    slow_jobs = [s.add("slow", f"slow {n}") for n in range(4)]
     pool = s.start()
-    time.sleep(0.5)                              # the slow jobs have taken what they may
-    started = time.monotonic()
+    wait_for(lambda: s.slow.held >= 2, HANG, interval=0.01, message="two slow deliveries in flight")
     job = s.add("fast", "fast one")
     pool.notify()
-    wait_for(lambda: job_row(s.store, job)[0] == "succeeded", 3, interval=0.02, message="the fast job")
-    assert time.monotonic() - started < 1.0
+    # Done while both slow deliveries are still held: it never waited for one of them.
+    wait_for(lambda: job_row(s.store, job)[0] == "succeeded", HANG, interval=0.02, message="the fast job")
+    assert s.slow.held == 2 and s.slow.bodies() == [] and s.fast.bodies()[0]["title"] == "fast one"
+    assert sorted(job_row(s.store, j)[0] for j in slow_jobs) == ["queued", "queued", "running", "running"]
+    s.slow.gate.set()
+    wait_for(lambda: all(job_row(s.store, j)[0] == "succeeded" for j in slow_jobs), HANG, message="the slow jobs")
+    assert [job_row(s.store, j)[1] for j in slow_jobs] == [1, 1, 1, 1]      # none timed out meanwhile
 
 
 def test_a_worker_passed_over_by_the_cap_sleeps_instead_of_spinning(slow_and_fast: SlowAndFast,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     s = slow_and_fast
-    claims: list[float] = []
-    real_claim = s.store.claim
-
-    def counting_claim(*args, **kwargs):
-        claims.append(time.monotonic())
-        return real_claim(*args, **kwargs)
-
-    monkeypatch.setattr(s.store, "claim", counting_claim)
-    s.slow.delay = 1.2
+    monkeypatch.setattr(worker, "POLL", HOUR)       # no timer wakes the idle worker: each claim has a cause
+    monkeypatch.setattr(worker, "IDLE_WAIT", HOUR)
+    claims = ClaimLog(s.store, monkeypatch)
     jobs = [s.add("slow", f"slow {n}") for n in range(4)]
     s.start()
-
-    def running() -> int:
-        return sum(job_row(s.store, job)[0] == "running" for job in jobs)
-
-    wait_for(lambda: running() == 2, 3, interval=0.01, message="two slow jobs running")
-    window = time.monotonic()        # two workers deliver slowly; two slow jobs are due but capped
-    time.sleep(0.8)
-    in_window = len([t for t in claims if window <= t < window + 0.8])
-    assert in_window <= 3            # the poller looks once a second; a spinning worker makes thousands
-    wait_for(lambda: all(job_row(s.store, job)[0] == "succeeded" for job in jobs), 6,
+    # Two workers deliver slowly (held at the gate); two slow jobs are due but capped. The third
+    # worker's claims find nothing: once, then once per wake-up, and the only ones to come are
+    # the two notifies of the two claims that succeeded. A spinning worker claims without end.
+    wait_for(lambda: s.slow.held == 2 and claims.empty >= 1, HANG, interval=0.01,
+             message="two slow deliveries in flight and the third worker passed over")
+    time.sleep(0.5)                  # room to spin; a slower machine spins less, never more
+    assert len(claims.taken) == 2 and claims.empty <= 3, (claims.taken, claims.empty)
+    s.slow.gate.set()
+    # The capped jobs are claimed by the workers whose jobs finish (no poll comes: POLL is an hour).
+    wait_for(lambda: all(job_row(s.store, job)[0] == "succeeded" for job in jobs), HANG,
              message="the capped jobs, claimed as the first ones finish")
+    assert sorted(claims.taken) == sorted(jobs)
 
 
-def test_polling_moves_to_an_idle_worker_while_the_poller_is_busy(slow_and_fast: SlowAndFast) -> None:
+def test_polling_moves_to_an_idle_worker_while_the_poller_is_busy(slow_and_fast: SlowAndFast,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     s = slow_and_fast
-    s.slow.delay = 4.0
-    pool = s.start()
-    time.sleep(0.3)
-    s.add("slow", "keeps one worker busy")
-    pool.notify()
-    time.sleep(0.5)
-    started = time.monotonic()
+    monkeypatch.setattr(worker, "IDLE_WAIT", HOUR)      # only the poller looks for jobs nobody announced
+    claims = ClaimLog(s.store, monkeypatch)
+    s.start()
+    wait_for(lambda: claims.empty >= 3, HANG, interval=0.01, message="all three workers idle")
+    s.add("slow", "keeps the poller busy")              # nobody calls notify: only the poller can find it
+    wait_for(lambda: s.slow.held == 1, HANG, interval=0.01, message="the poller inside the slow delivery")
     job = s.add("fast", "queued by another process")   # nobody calls notify
-    wait_for(lambda: job_row(s.store, job)[0] == "succeeded", 3, interval=0.02, message="the polled job")
-    assert time.monotonic() - started < 1.6
+    # Found while the poller is still held: another worker took over the polling.
+    wait_for(lambda: job_row(s.store, job)[0] == "succeeded", HANG, interval=0.02, message="the polled job")
+    assert s.slow.held == 1 and s.slow.bodies() == []
 
 
 def test_channel_cache_closes_what_the_config_no_longer_has() -> None:
@@ -310,7 +355,9 @@ def test_an_outcome_the_store_will_not_take_gives_the_job_back_and_is_never_repo
 
 def test_a_job_whose_release_is_refused_too_is_given_back_once_the_store_answers(
         store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    config = make_config(receiver.json_url)             # two threads: one job of a service at a time
+    # Two threads: one job of a service at a time. A lease of an hour: the job can only come back
+    # by being given back, never by its lease ending.
+    config = make_config(receiver.json_url, lease="1h")
     first, second = add_event(store, config, "first"), add_event(store, config, "second")
     outage = Outage(store, monkeypatch, "claim", "finish", "release", "extend", begin_after_claim=True)
     seen: list[str] = []
@@ -320,15 +367,16 @@ def test_a_job_whose_release_is_refused_too_is_given_back_once_the_store_answers
     try:
         # The first job is sent while the store refuses writes: its outcome, then its release, are refused,
         # and the claim loop keeps trying to give it back.
-        wait_for(lambda: outage.refused["release"] >= 2, 20, message="a give-back retried by the claim loop")
+        wait_for(lambda: outage.refused["release"] >= 2, HANG, message="a give-back retried by the claim loop")
         assert job_row(store, first)[0] == "running" and job_row(store, second)[0] == "queued"
         outage.on = False
-        # Far sooner than the 30 s lease: given back, sent again, and the service's next job follows.
-        wait_for(lambda: job_row(store, first)[0] == job_row(store, second)[0] == "succeeded", 15,
+        # Given back (its lease has most of an hour to run), sent again, and the service's next job follows.
+        wait_for(lambda: job_row(store, first)[0] == job_row(store, second)[0] == "succeeded", HANG,
                  message="both jobs sent")
     finally:
         pool.stop(grace=2)
     assert job_row(store, first)[1] == 1                 # the refused attempt was not counted
+    assert "lost" not in [a.outcome for a in store.job_attempts(first)]     # given back, not taken back
     assert sorted(b["title"] for b in receiver.bodies()) == ["first", "first", "second"]
     assert seen.count("unrecorded") == 1 and seen.count("succeeded") == 2
     warnings = [w for w in worker_warnings(caplog) if "disk I/O error" in w]   # not another test's leftover thread
@@ -336,7 +384,29 @@ def test_a_job_whose_release_is_refused_too_is_given_back_once_the_store_answers
     assert sum(w.startswith("store unavailable") for w in warnings) == 1
 
 
-def test_a_store_that_refuses_claims_is_retried_with_a_backoff_and_logged_once(
+def test_a_store_that_refuses_claims_is_backed_off_whatever_wakes_the_pool_and_logged_once(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(worker, "STORE_BACKOFF", (HOUR,))    # a backoff that only stop() may end
+    config = make_config(receiver.json_url)
+    add_event(store, config)
+    outage = Outage(store, monkeypatch, "claim")
+    outage.on = True
+    caplog.set_level(logging.INFO, logger="notifyd.worker")
+    pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor()).start()
+    try:
+        wait_for(lambda: outage.refused["claim"] >= 2, HANG, message="one refused claim per thread")
+        for _ in range(50):                               # being told of new work must not end a backoff
+            pool.notify()
+            time.sleep(0.01)
+        assert outage.refused["claim"] == 2               # each thread still in its first backoff
+    finally:
+        pool.stop(grace=2)
+    [warning] = [w for w in worker_warnings(caplog) if "disk I/O error" in w]
+    assert warning.startswith("store unavailable")
+    assert not [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], StoreUnavailable)]  # no traceback
+
+
+def test_a_store_that_refuses_claims_is_tried_again_until_it_answers(
         store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     config = make_config(receiver.json_url)
     job_id = add_event(store, config)
@@ -345,20 +415,13 @@ def test_a_store_that_refuses_claims_is_retried_with_a_backoff_and_logged_once(
     caplog.set_level(logging.INFO, logger="notifyd.worker")
     pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor()).start()
     try:
-        wait_for(lambda: outage.refused["claim"] >= 2, 5, message="claims refused")
-        before, started = outage.refused["claim"], time.monotonic()
-        for _ in range(50):                               # being told of new work must not end a backoff
-            pool.notify()
-            time.sleep(0.02)
-        tries, elapsed = outage.refused["claim"] - before, time.monotonic() - started
-        assert tries <= 2 * (elapsed / 0.5 + 1)           # each thread waits at least 0.5 s; a spin makes thousands
-        outage.on = False
-        wait_for(lambda: job_row(store, job_id)[0] == "succeeded", 10, message="the job, once the store answers")
+        wait_for(lambda: outage.refused["claim"] >= 3, HANG, message="claims refused, and tried again")
+        outage.on = False                                 # nobody calls notify: the backoff's end brings the claim
+        wait_for(lambda: job_row(store, job_id)[0] == "succeeded", HANG, message="the job, once the store answers")
     finally:
         pool.stop(grace=2)
-    [warning] = [w for w in worker_warnings(caplog) if "disk I/O error" in w]
-    assert warning.startswith("store unavailable")
-    assert not [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], StoreUnavailable)]  # no traceback
+    assert job_row(store, job_id)[:2] == ("succeeded", 1) and len(receiver.bodies()) == 1
+    assert sum(w.startswith("store unavailable") for w in worker_warnings(caplog)) == 1
     assert any(r.getMessage().startswith("store available again") for r in caplog.records)
 
 
