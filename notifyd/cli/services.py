@@ -37,8 +37,7 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
         cfg = load_config(config)
         gone = _switched_off(config, cfg)
         rows: list[dict[str, Any]] = [{"name": s.name, "type": s.type, "enabled": s.enabled and s.name not in gone,
-                 "events": list(s.events) if s.events is not None
-                 else ["(runs that name it in notify)"] if s.placeholders else ["(all but test)"],
+                 "events": s.events_shown,
                  "priority": s.priority, "target": describe_target(s),
                  "disabled_reason": _why_disabled(s.name, s.enabled, gone.get(s.name))} for s in cfg.services.values()]
     if json:
@@ -305,8 +304,6 @@ def _named(exc: ConfigError, name: str, command: str, labels: Mapping[str, str])
 
 def _service_view(service: ServiceConfig) -> dict[str, Any]:
     """One service in the shape of `services list --json` (just edited: no receiver's switch-off to read)."""
-    events = list(service.events) if service.events is not None \
-        else ["(runs that name it in notify)"] if service.placeholders else ["(all but test)"]
-    return {"name": service.name, "type": service.type, "enabled": service.enabled, "events": events,
+    return {"name": service.name, "type": service.type, "enabled": service.enabled, "events": service.events_shown,
             "priority": service.priority, "target": describe_target(service),
             "disabled_reason": _why_disabled(service.name, service.enabled, None)}

@@ -98,6 +98,13 @@ class ServiceConfig:
             return []
         return url_placeholders(url)
 
+    @property
+    def events_shown(self) -> list[str]:
+        """Its `events` filter for people: its own list, or in words what it takes without one."""
+        if self.events is not None:
+            return list(self.events)
+        return ["(runs that name it in notify)"] if self.placeholders else ["(every known kind but test)"]
+
     def wants(self, kind: str, source_type: str = "") -> bool:
         """Whether an event of `kind` goes to this service by its `events` filter: the kinds it
         names (or "*"); with no filter, every known kind (notifyd.event_kinds), never `test`. An

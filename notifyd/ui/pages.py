@@ -221,8 +221,7 @@ def routes_of(deps: UiDeps) -> dict[str, Handler]:
         rows = [{"name": s.name, "type": s.type, "target": describe_target(s),
                  "enabled": s.enabled and s.name not in switched_off,
                  "gone": switched_off.get(s.name),
-                 "events": ", ".join(s.events) if s.events is not None
-                 else "runs that name it in notify" if s.placeholders else "all but test"}
+                 "events": ", ".join(s.events_shown).strip("()")}
                 for s in config.services.values()]
         return page(request, session, "services.html", config=config, title="Services", services=rows,
                     editable=config.path is not None)
