@@ -117,7 +117,8 @@ def serve(options: ServeOptions) -> int:
     redact = Redactor()
     setup_logging(redact, options.log_format, LOG_LEVELS[options.log_level])
     config = effective_config(options)
-    check_store(config.store)
+    if not config.store.url:    # PostgreSQL: opening and migrating the store below is that check, made once
+        check_store(config.store)
     redact.update(config.secrets())
     holder = ConfigHolder(config, on_change=lambda new: redact.update(new.secrets()),
                           prepare=lambda new: apply_overrides(new, options))

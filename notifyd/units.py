@@ -58,30 +58,29 @@ def parse_size(value: str | int) -> int:
     return size
 
 
+_DURATION_STEPS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+def _duration_parts(ms: int) -> list[str]:
+    """Whole milliseconds as their non-zero units, largest first: ["1h", "30m", "15s"]."""
+    parts = []
+    for unit, size in _DURATION_STEPS:
+        if ms >= size:
+            parts.append(f"{ms // size}{unit}")
+            ms %= size
+    return parts
+
+
 def format_duration(seconds: float) -> str:
-    """A short human form: 850ms, 30s, 2m, 1h30m, 3d."""
+    """A short human form: 850ms, 30s, 2m, 1h30m, 3d (the two largest units, to the second)."""
     if seconds < 1:
         return f"{int(seconds * 1000)}ms"
-    seconds = int(round(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-        if len(parts) == 2:
-            break
-    return "".join(parts) or "0s"
+    return "".join(_duration_parts(int(round(seconds)) * 1000)[:2]) or "0s"
 
 
 def duration_text(seconds: float) -> str:
     """A duration exactly as a config takes it back: "1h30m15s", "2s500ms", "0s" (to the millisecond)."""
-    left = int(round(seconds * 1000))
-    parts = []
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        if left >= size:
-            parts.append(f"{left // size}{unit}")
-            left %= size
-    return "".join(parts) or "0s"
+    return "".join(_duration_parts(int(round(seconds * 1000)))) or "0s"
 
 
 def size_text(size: int) -> str:

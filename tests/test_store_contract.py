@@ -437,10 +437,11 @@ def test_service_state(store: Store) -> None:
     store.disable_service("hook", "HTTP 410 Gone", NOW)
     store.disable_service("hook", "HTTP 410 Gone again", NOW + 1)
     assert store.service_disabled("hook") == "HTTP 410 Gone again"
+    assert store.services_switched_off() == {"hook": "HTTP 410 Gone again"}
     with store.transaction() as tx:
         assert tx.disabled_services() == {"hook"}
     assert store.enable_service("hook") and not store.enable_service("hook")
-    assert store.service_disabled("hook") is None
+    assert store.service_disabled("hook") is None and store.services_switched_off() == {}
 
 
 # -- events and idempotency ------------------------------------------------------------------------

@@ -36,10 +36,7 @@ def list_(json: JsonOption = False, config: ConfigOption = None) -> None:
     with cli_errors():
         cfg = load_config(config)
         gone = _switched_off(config, cfg)
-        rows: list[dict[str, Any]] = [{"name": s.name, "type": s.type, "enabled": s.enabled and s.name not in gone,
-                 "events": s.events_shown,
-                 "priority": s.priority, "target": describe_target(s),
-                 "disabled_reason": _why_disabled(s.name, s.enabled, gone.get(s.name))} for s in cfg.services.values()]
+        rows = [_service_view(s, gone.get(s.name)) for s in cfg.services.values()]
     if json:
         print_json(rows)
         return
@@ -60,7 +57,7 @@ def _switched_off(config: str | None, cfg: Any) -> dict[str, str]:
 
     try:
         with open_store(config) as (_, store):
-            return {name: reason for name in cfg.services if (reason := store.service_disabled(name))}
+            return store.services_switched_off()
     except StoreError as exc:
         warn(f"cannot read the store ({exc}): services a receiver switched off (410 Gone) are not shown")
         return {}
@@ -302,8 +299,8 @@ def _named(exc: ConfigError, name: str, command: str, labels: Mapping[str, str])
     return ConfigError(exc.reason, file=command, key=labels.get(key, key) if key else name)
 
 
-def _service_view(service: ServiceConfig) -> dict[str, Any]:
-    """One service in the shape of `services list --json` (just edited: no receiver's switch-off to read)."""
-    return {"name": service.name, "type": service.type, "enabled": service.enabled, "events": service.events_shown,
-            "priority": service.priority, "target": describe_target(service),
-            "disabled_reason": _why_disabled(service.name, service.enabled, None)}
+def _service_view(service: ServiceConfig, gone: str | None = None) -> dict[str, Any]:
+    """One service as `services list --json` shows it; `gone`: why a receiver switched it off, if one did."""
+    return {"name": service.name, "type": service.type, "enabled": service.enabled and gone is None,
+            "events": service.events_shown, "priority": service.priority, "target": describe_target(service),
+            "disabled_reason": _why_disabled(service.name, service.enabled, gone)}

@@ -282,6 +282,10 @@ class Store(ABC):
         """Why a receiver switched this service off (410 Gone), or None."""
 
     @abstractmethod
+    def services_switched_off(self) -> dict[str, str]:
+        """Every service a receiver switched off (410 Gone), with why: one read, for listings."""
+
+    @abstractmethod
     def disable_service(self, service: str, reason: str, now: float) -> None:
         """Switch a service off whatever its config says, until `enable_service`."""
 

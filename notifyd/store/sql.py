@@ -496,6 +496,10 @@ class SqlStore(Store):
             row = conn.execute("SELECT disabled_reason FROM service_state WHERE service = ?", (service,)).fetchone()
         return row[0] if row else None
 
+    def services_switched_off(self) -> dict[str, str]:
+        with self.reading() as conn:
+            return dict(conn.execute("SELECT service, disabled_reason FROM service_state").fetchall())
+
     def disable_service(self, service: str, reason: str, now: float) -> None:
         with self.writing() as conn:
             conn.execute("INSERT INTO service_state (service, disabled_reason, disabled_at) VALUES (?, ?, ?) "

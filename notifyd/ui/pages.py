@@ -214,10 +214,7 @@ def routes_of(deps: UiDeps) -> dict[str, Handler]:
                     dead=dead.dead)
 
     async def services(request: Request, session: Session, config: Config) -> Response:
-        def gone() -> dict[str, str]:
-            return {name: reason for name in config.services if (reason := deps.store.service_disabled(name))}
-
-        switched_off = await run_in_threadpool(gone)
+        switched_off = await run_in_threadpool(deps.store.services_switched_off)
         rows = [{"name": s.name, "type": s.type, "target": describe_target(s),
                  "enabled": s.enabled and s.name not in switched_off,
                  "gone": switched_off.get(s.name),
