@@ -23,6 +23,7 @@ from notifyd.metrics import Metrics
 from notifyd.preflight import check_config, check_store
 from notifyd.retention import FIRST_AFTER as RETENTION_FIRST_AFTER
 from notifyd.retention import schedule_retention
+from notifyd.run_poll import schedule_run_poll
 from notifyd.sd_notify import SystemdNotifier
 from notifyd.store import open_store
 from notifyd.supervisor import Supervisor
@@ -160,6 +161,16 @@ def serve(options: ServeOptions) -> int:
         stop_listening = store.subscribe(pool.notify)
         writer = IngestWriter(store, holder, on_commit=pool.notify).start()
         schedule_retention(store, delay=RETENTION_FIRST_AFTER, now=time.time())
+        schedule_run_poll(store, config, now=time.time())      # only with [runs] stale_after and a status API
+
+        def on_change(new: Config) -> None:
+            redact.update(new.secrets())
+            try:                # a reload that turns polling on starts it; a running poll is left as it is
+                schedule_run_poll(store, new, now=time.time())
+            except StoreUnavailable as exc:
+                log.warning("the poll of stale runs could not be scheduled: %s (a restart schedules it)", exc)
+
+        holder.on_change = on_change
         app = create_app(ListenerDeps(config=holder, writer=writer, store=store,
                                       config_state=lambda: holder.state, metrics=metrics,
                                       reload_config=holder.reload))

@@ -89,12 +89,42 @@ def plan_jobs(event: Event, services: Iterable[ServiceConfig], only: Iterable[st
             continue
         if service.job_kind == JobKind.REFRESH:
             specs.extend(refresh_jobs(event, service))
+        elif gathers(service, event):
+            specs.append(digest_job(service))
         else:
             specs.append(JobSpec(service=service.name, kind=service.job_kind, priority=service.priority))
     if callback is not None:
         specs.append(JobSpec(service=CALLBACK_SERVICE, kind=JobKind.CALLBACK, priority=5,
                              payload={"run_id": callback[0], "url": callback[1]}))
     return specs
+
+
+URGENT_LEVELS = frozenset({"failure", "warning"})   # not held for a digest unless digest_all
+
+
+def gathers(service: ServiceConfig, event: Event) -> bool:
+    """Whether this event waits in the service's digest (`digest = "2m"`): failures and warnings go
+    at once unless `digest_all`; a URL filled per run ({chat_id}) cannot share one message."""
+    if not service.options.get("digest") or service.placeholders:
+        return False
+    return bool(service.options.get("digest_all")) or str(event.media.get("level", "info")) not in URGENT_LEVELS
+
+
+DIGEST_KEY = "digest:"
+
+
+def is_digest(spec: JobSpec) -> bool:
+    return (spec.unique_key or "").startswith(DIGEST_KEY)
+
+
+def digest_job(service: ServiceConfig) -> JobSpec:
+    """The service's digest: the first event of a window opens the job, due when the window ends;
+    the window's later events collapse into it (unique_key) while it has not run, and its delivery
+    reads them all (Store.events_of_job). Durable like any job: a restart inside the window keeps
+    it, and it is sent once."""
+    return JobSpec(service=service.name, kind=service.job_kind, priority=service.priority,
+                   delay=float(service.options["digest"]), unique_key=DIGEST_KEY + service.name,
+                   payload={"digest": True})
 
 
 DEFAULT_SCAN_DELAY = 10.0

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from notifyd.fanout import is_digest
 from notifyd.model import Event, JobKind, JobSpec, StoredEvent
 from notifyd.sources.arr import tally
 from notifyd.store import Tx
@@ -84,7 +85,9 @@ def plan_fold(tx: Tx, fold: Fold, event_id: int, specs: list[JobSpec], now: floa
     files = [e.id for e in fold.earlier if not is_summary(e.event)]
     summaries = [e.id for e in fold.earlier if is_summary(e.event)]
     if fold.summary:
-        services = {s.service for s in specs if s.kind in DELIVERIES}
+        # A digest job gathers other events too: it is never skipped; the digest tells the
+        # download once (notifyd.digest drops the per-file events an Import Complete sums up).
+        services = {s.service for s in specs if s.kind in DELIVERIES and not is_digest(s)}
         tx.skip_jobs(files, services, DELIVERIES, f"folded into event {event_id}", now)
         return specs
     if summaries:

@@ -25,6 +25,7 @@ from notifyd.fanout import SKIPPED_SERVICES, plan_jobs, unfillable
 from notifyd.fields import TEXT_MAX, TITLE_MAX, clip
 from notifyd.folding import find_fold, plan_fold
 from notifyd.model import Enqueued, Event
+from notifyd.quiet_hours import defer_quiet, zone_of
 from notifyd.runs import apply_status, link_final_event
 from notifyd.sources import tracks_run
 from notifyd.store import Store, Tx
@@ -83,6 +84,8 @@ def record_event(tx: Tx, event: Event, config: Config, now: float,
         specs = plan_jobs(event, services, notify=run.notify, callback=callback)
     else:
         specs = []
+    specs = defer_quiet(specs, services, level=str(event.media.get("level", "info")), now=now,
+                        zone=zone_of(config.server.timezone))
     jobs = tx.enqueue(event_id, specs, config.worker.max_attempts, now)
     return IngestResult(event_id, event.kind, jobs, run_id=run.run_id if run else None)
 
@@ -106,6 +109,7 @@ class _Request:
     event: Event
     dedupe_key: str | None
     future: Future
+    only: tuple[str, ...] | None = None
 
 
 class _Probe:
@@ -141,13 +145,14 @@ class IngestWriter:
         self._thread.start()
         return self
 
-    def submit(self, event: Event, dedupe_key: str | None = None) -> Future:
-        """Queue an event for the next commit; the Future gives an IngestResult or StoreUnavailable."""
+    def submit(self, event: Event, dedupe_key: str | None = None, *, only: Iterable[str] | None = None) -> Future:
+        """Queue an event for the next commit; the Future gives an IngestResult or StoreUnavailable.
+        `only`: jobs for these services alone (a manual message naming them), as record_event."""
         future: Future = Future()
         if self._stopped:
             future.set_exception(StoreUnavailable("the daemon is shutting down"))
             return future
-        self._queue.put(_Request(event, dedupe_key, future))
+        self._queue.put(_Request(event, dedupe_key, future, None if only is None else tuple(only)))
         return future
 
     def call(self, fn: Callable[[Tx, float], Any]) -> Future:
@@ -223,7 +228,7 @@ class IngestWriter:
                         if isinstance(entry, _Call):
                             result = entry.fn(tx, now)
                         else:
-                            result = record_event(tx, entry.event, config, now, entry.dedupe_key)
+                            result = record_event(tx, entry.event, config, now, entry.dedupe_key, entry.only)
                     results.append((entry.future, result))
                 except StoreUnavailable:
                     raise  # the store failed: the whole batch fails, and nobody hears "accepted"

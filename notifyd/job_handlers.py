@@ -1,7 +1,8 @@
 """What each kind of job does, as one table the worker dispatches on: notify and refresh go to the
 service's channel, callback to a webhook service or a tracked run's own callback URL, maintenance
-runs retention. A handler returns the attempt's detail or raises a DeliveryError (Skipped when
-nobody is left to deliver to); recording the outcome is the worker's business.
+runs retention or the poll of stale runs (by the job's service: "(retention)", "(run poll)"). A
+handler returns the attempt's detail or raises a DeliveryError (Skipped when nobody is left to
+deliver to); recording the outcome is the worker's business.
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from notifyd.channels import CHANNEL_TYPES, load_channel
 from notifyd.channels.base import Channel
 from notifyd.config import Config, ServiceConfig
-from notifyd.errors import PermanentError, Skipped
+from notifyd.errors import NotFound, PermanentError, Skipped, StoreUnavailable
 from notifyd.fanout import CALLBACK_SERVICE
 from notifyd.model import Delivery, Job, JobKind, StoredEvent
+from notifyd.quiet_hours import QuietHours, deferred_until, zone_of
 from notifyd.retention import EVERY as RETENTION_EVERY
+from notifyd.retention import SERVICE as RETENTION_SERVICE
 from notifyd.retention import purge_by_retention, retention_detail, schedule_retention
+from notifyd.run_poll import SERVICE as RUN_POLL_SERVICE
+from notifyd.run_poll import cursor_of, run_poll
 from notifyd.store import Store
 from notifyd.units import format_duration
 
@@ -77,7 +82,8 @@ def delivery_for(job: Job, store: Store) -> Delivery:
             raise PermanentError("the job has no event to deliver")
         return store.get_event(job.event_id)
 
-    return Delivery(job_id=job.id, service=job.service, kind=job.kind, data=job.data, load_event=load_event)
+    return Delivery(job_id=job.id, service=job.service, kind=job.kind, data=job.data, load_event=load_event,
+                    load_events=lambda: store.events_of_job(job.id))
 
 
 def deliver_to_service(job: Job, ctx: JobContext) -> str:
@@ -87,7 +93,9 @@ def deliver_to_service(job: Job, ctx: JobContext) -> str:
     if service is None or not service.enabled or gone:
         raise Skipped("service removed from the config" if service is None
                       else f"service switched off: {gone}" if gone else "service disabled")
-    return ctx.channels.get(service, ctx.config.worker.timeout).deliver(delivery_for(job, ctx.store))
+    # pictures a message attaches are fetched under the same rule as callbacks (design §15)
+    delivery = replace(delivery_for(job, ctx.store), allow_private=ctx.config.runs.allow_private_callbacks)
+    return ctx.channels.get(service, ctx.config.worker.timeout).deliver(delivery)
 
 
 def deliver_callback(job: Job, ctx: JobContext) -> str:
@@ -116,9 +124,43 @@ def run_retention(job: Job, ctx: JobContext) -> str:
     return retention_detail(purged, store.keep_succeeded, store.keep_dead)
 
 
+def poll_stale_runs(job: Job, ctx: JobContext) -> str:
+    """Ask the status APIs about runs that heard nothing for [runs] stale_after; schedules the next poll."""
+    return run_poll(ctx.store, ctx.config, ctx.clock, job_id=job.id, after=cursor_of(job.data))
+
+
+MAINTENANCE: dict[str, JobHandler] = {RETENTION_SERVICE: run_retention, RUN_POLL_SERVICE: poll_stale_runs}
+
+
+def run_maintenance(job: Job, ctx: JobContext) -> str:
+    """The maintenance task its service names."""
+    task = MAINTENANCE.get(job.service)
+    if task is None:
+        raise PermanentError(f"no maintenance task named {job.service!r}")
+    return task(job, ctx)
+
+
+def retry_due(job: Job, ctx: JobContext, run_at: float) -> float:
+    """When a notification's retry may go: `run_at`, or the end of its service's quiet hours when
+    it falls inside them (and its event's level does not pass them)."""
+    service = ctx.config.services.get(job.service)
+    quiet = service.options.get("quiet_hours") if service is not None and job.kind == JobKind.NOTIFY else None
+    if service is None or not isinstance(quiet, QuietHours):
+        return run_at
+    bypass = tuple(service.options.get("quiet_bypass", ()))
+    level = "info"
+    if bypass and job.event_id is not None:
+        try:
+            level = str(ctx.store.get_event(job.event_id).event.media.get("level", "info"))
+        except (NotFound, StoreUnavailable):
+            pass                # held to the window like any info message
+    return deferred_until(run_at, quiet, zone=zone_of(ctx.config.server.timezone), level=level,
+                          bypass=bypass) or run_at
+
+
 HANDLERS: dict[str, JobHandler] = {
     JobKind.NOTIFY: deliver_to_service,
     JobKind.REFRESH: deliver_to_service,
     JobKind.CALLBACK: deliver_callback,
-    JobKind.MAINTENANCE: run_retention,
+    JobKind.MAINTENANCE: run_maintenance,
 }

@@ -1,17 +1,14 @@
-"""The inbound HTTP listener (Starlette): webhooks in, answered only after they are committed;
-event, run and health reads. It never delivers anything itself."""
+"""The inbound HTTP listener (Starlette): webhooks and POST /notify messages in, answered only after
+they are committed; event, run and health reads. It never delivers anything itself."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
-import math
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -31,7 +28,6 @@ from notifyd.config import Config
 from notifyd.config_reload import ConfigState
 from notifyd.errors import (
     BadHeader,
-    BadRequest,
     BadToken,
     NotFound,
     NotifydError,
@@ -39,12 +35,14 @@ from notifyd.errors import (
     StoreUnavailable,
     TooManyFailures,
     UnknownSource,
-    UnsupportedMedia,
     WebhookError,
 )
 from notifyd.fields import ROW_ID
 from notifyd.ingest import IngestResult, IngestWriter
+from notifyd.json_body import decode_body
+from notifyd.manual import API_SOURCE, manual_event, parse_notify
 from notifyd.metrics import CONTENT_TYPE, Metrics
+from notifyd.multipart import Unwrapped
 from notifyd.runs import RunConflict, parse_registration
 from notifyd.runs import register_run as store_registration
 from notifyd.sources import SOURCE_TYPES
@@ -53,10 +51,7 @@ from notifyd.store import Store, Tx
 from notifyd.views import queue_depth, run_view, show_event
 
 log = logging.getLogger("notifyd.listener")
-MAX_DEPTH = 64
 MAX_KEY = 200               # characters of an Idempotency-Key or webhook-id header
-_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s;\"]*)", re.IGNORECASE)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]", re.ASCII)
 
 
 @dataclass
@@ -77,55 +72,6 @@ def error_response(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
 
 
-def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
-    """A JSON object from a request body, or the WebhookError that says what is wrong with it."""
-    if content_type:
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
-            raise UnsupportedMedia(f"expected Content-Type application/json, got {media[:60]!r}")
-        charset = _CHARSET.search(content_type)
-        if charset and charset.group(1).lower() not in ("utf-8", "utf8"):
-            raise UnsupportedMedia(f"expected a UTF-8 body, got charset={charset.group(1)[:40]!r}")
-    if not raw.strip():
-        raise BadRequest("the body is empty; expected a JSON object")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("the body is not valid UTF-8") from None
-    try:
-        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
-    except RecursionError:
-        raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise BadRequest(f"expected a JSON object, got {type(value).__name__ if value is not None else 'null'}")
-    if _depth(value) > MAX_DEPTH:
-        raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels")
-    if "\\u0000" in text and _holds_nul(value):
-        raise BadRequest("the JSON holds a NUL character (\\u0000), which the store cannot keep")
-    if _SURROGATE_ESCAPE.search(text):
-        # \ud800 alone decodes to a lone surrogate that no UTF-8 store can hold; pairs are fine.
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest("the JSON holds an unpaired UTF-16 surrogate escape (such as \\ud800)") from None
-    return value
-
-
-def _no_constants(name: str) -> Any:
-    raise BadRequest(f"the body is not valid JSON: {name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    """A JSON number as a float, refusing the ones too large for one (1e999 would be infinity, which
-    no JSON can carry back out)."""
-    value = float(text)
-    if math.isinf(value):
-        raise BadRequest(f"the number {text[:40]} is too large (over about 1.8e308)")
-    return value
-
-
 def dedupe_key(headers: Any, raw: bytes) -> str:
     """The idempotency key: the Idempotency-Key or webhook-id header, else a hash of the body."""
     key = headers.get("idempotency-key") or headers.get("webhook-id")
@@ -136,34 +82,13 @@ def dedupe_key(headers: Any, raw: bytes) -> str:
     return key
 
 
-def _holds_nul(value: Any) -> bool:
-    """Whether any key or string in a decoded JSON value holds U+0000 (PostgreSQL text cannot)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > MAX_DEPTH:
-            return level
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item if isinstance(v, (dict, list)))
-    return deepest
+def idempotency_key(headers: Any) -> str | None:
+    """POST /notify's dedupe key: the Idempotency-Key header alone, never a hash of the body (a
+    script that sends the same text twice means it twice)."""
+    key = headers.get("idempotency-key") or None
+    if key is not None and len(key) > MAX_KEY:
+        raise BadHeader(f"the Idempotency-Key header is {len(key)} characters; the limit is {MAX_KEY}")
+    return key
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -263,6 +188,18 @@ def create_app(deps: ListenerDeps) -> Starlette:
                 limiter.failed(client, now, exc.detail)
                 raise
 
+    def accepted(result: IngestResult, source: str, title: str) -> JSONResponse:
+        """The answer to a stored event (202; 200 for a repeat or a sender's test), counted and logged once."""
+        if not result.duplicate:
+            if deps.metrics is not None:
+                deps.metrics.observe_event(source, result.kind)
+            log.info("event %d from %s: %s %r, %d job(s)", result.event_id, source, result.kind,
+                     title[:80], len(result.jobs))
+        status = 200 if result.duplicate or result.kind == "test" else 202
+        return JSONResponse({"event_id": result.event_id, "kind": result.kind,
+                             "jobs": [{"id": j.id, "service": j.service} for j in result.jobs],
+                             "duplicate": result.duplicate}, status_code=status)
+
     async def receive_webhook(request: Request) -> JSONResponse:
         config = deps.config()
         name = request.path_params["source"]
@@ -280,19 +217,33 @@ def create_app(deps: ListenerDeps) -> Starlette:
         if named is not None and named.secret:
             secret = named.secret
             authorize(None, request, lambda: verify_signature(secret, raw, request.headers))
-        body = decode_body(raw, request.headers.get("content-type"))
-        key = dedupe_key(request.headers, raw)
-        event = SOURCE_TYPES[source_type].parse(body, name, source_type, raw.decode("utf-8"))
+        sender, content_type = SOURCE_TYPES[source_type], request.headers.get("content-type")
+        # A body that is not bare JSON (Plex's form) is unwrapped first, off the event loop (a form of
+        # 1 MiB takes the parser a tenth of a second); the JSON inside it is what is decoded, kept as
+        # the payload and hashed for repeats (a form's boundary changes with every post).
+        sent = Unwrapped(raw, content_type)
+        if sender.unwrap is not None:
+            sent = await run_in_threadpool(sender.unwrap, raw, content_type)
+        body = decode_body(sent.document, sent.content_type)
+        key = dedupe_key(request.headers, sent.document)
+        event = sender.parse(body, name, source_type, sent.document.decode("utf-8"))
+        if sent.media:
+            event = replace(event, media={**event.media, **sent.media})
         result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key))
-        if not result.duplicate:
-            if deps.metrics is not None:
-                deps.metrics.observe_event(name, result.kind)
-            log.info("event %d from %s: %s %r, %d job(s)", result.event_id, name, result.kind,
-                     event.title[:80], len(result.jobs))
-        status = 200 if result.duplicate or result.kind == "test" else 202
-        return JSONResponse({"event_id": result.event_id, "kind": result.kind,
-                             "jobs": [{"id": j.id, "service": j.service} for j in result.jobs],
-                             "duplicate": result.duplicate}, status_code=status)
+        return accepted(result, name, event.title)
+
+    async def receive_notification(request: Request) -> JSONResponse:
+        """POST /notify: a message a script or app writes itself, taken like a webhook (durable,
+        retried, answered only once committed) without a sender's shape."""
+        config = deps.config()
+        authorize(config.server.token, request)
+        raw = await read_body(request, config.server.max_body)
+        body = decode_body(raw, request.headers.get("content-type"))
+        key = idempotency_key(request.headers)
+        message = parse_notify(body, config)
+        event = manual_event(message, source=API_SOURCE, payload=raw.decode("utf-8"))
+        result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key, only=message.services))
+        return accepted(result, API_SOURCE, event.title)
 
     async def get_event(request: Request) -> JSONResponse:
         authorize(deps.config().server.token, request)
@@ -396,6 +347,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/webhooks/{source}", receive_webhook, methods=["POST"]),
+        Route("/notify", receive_notification, methods=["POST"]),
         Route("/events/{event_id}", get_event, methods=["GET"]),
         Route("/runs", register_run, methods=["POST"]),
         Route("/runs/{run_id}", get_run, methods=["GET"]),

@@ -212,17 +212,28 @@ class Outcome:
 @dataclass(frozen=True)
 class Delivery:
     """What a channel gets for one attempt: the job's own parameters, decoded, and a way to its
-    event that reads the store only if the channel needs it (a refresh never does)."""
+    event that reads the store only if the channel needs it (a refresh never does). A digest job
+    (`data["digest"]`) delivers every event gathered in its window: `events`, oldest first."""
 
     job_id: int
     service: str
     kind: str
     data: Mapping[str, Any]
     load_event: Callable[[], StoredEvent]
+    load_events: Callable[[], list[StoredEvent]] = list
+    allow_private: bool = False     # [runs] allow_private_callbacks: may what it fetches (pictures) be on the LAN
 
     @cached_property
     def event(self) -> StoredEvent:
         return self.load_event()
+
+    @cached_property
+    def events(self) -> list[StoredEvent]:
+        return self.load_events() or [self.event]
+
+    @property
+    def digest(self) -> bool:
+        return bool(self.data.get("digest"))
 
 
 @dataclass(frozen=True)

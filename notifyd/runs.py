@@ -15,6 +15,7 @@ from notifyd.errors import BadPayload, NotifydError
 from notifyd.fanout import plan_jobs
 from notifyd.fields import SAFE_INTEGER, Fields, describe
 from notifyd.model import Event, Run
+from notifyd.quiet_hours import defer_quiet, zone_of
 from notifyd.run_state import UNIT_SECONDS, StatusUpdate, advance, describe_event, new_run, registered_media
 from notifyd.store import Tx
 
@@ -148,6 +149,8 @@ def _late_fan_out(tx: Tx, run: Run, config: Config, now: float) -> None:
     callback = (run.id, run.callback_url) if run.callback_url else None
     specs = plan_jobs(event, config.services.values(), only=missing, callback=callback) if missing or callback else []
     if specs:
+        specs = defer_quiet(specs, config.services.values(), level=str(media.get("level", "info")), now=now,
+                            zone=zone_of(config.server.timezone))
         tx.enqueue(event_id, specs, config.worker.max_attempts, now)
 
 

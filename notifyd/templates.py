@@ -35,10 +35,13 @@ DEFAULTS: dict[str, tuple[str, str]] = {
                 "{% if replaces %}{% if quality or size or files %} — {% endif %}" + _REPLACES + "{% endif %}"
                 "{% if " + _WHO + " %}{% if quality or size or files or replaces %} · {% endif %}"
                 "{{ " + _WHO + " }}{% endif %}"),
+    # Prowlarr says which app a release went to (grabbed_by), and an app's fetch carries no size.
     "grab": ("{{ title }} grabbed",
-             "{{ [quality, size|filesize]|select|join(', ') }}{% if indexer %} from {{ indexer }}{% endif %}"
+             "{{ [quality, size|filesize]|select|join(', ') }}"
+             "{% if grabbed_by %}{{ ' by ' if quality or size else 'By ' }}{{ grabbed_by }}{% endif %}"
+             "{% if indexer %}{{ ' from ' if quality or size or grabbed_by else 'From ' }}{{ indexer }}{% endif %}"
              "{% if download_client %} → {{ download_client }}{% endif %}"
-             "{% if not (quality or size or indexer or download_client) and " + _WHO + " %}"
+             "{% if not (quality or size or grabbed_by or indexer or download_client) and " + _WHO + " %}"
              "Sent to the download client by {{ " + _WHO + " }}.{% endif %}"),
     "download_failed": ("{{ title }}: download failed",
                         "{% if reason %}{{ reason }}\n{% endif %}"
@@ -91,7 +94,76 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "run.failed": ("{{ title }}",
                    "{{ error or 'The run failed' }}"
                    "{% if duration_s is number %} (after {{ duration_s }} s){% endif %}"),
+    # Media servers (Plex, Jellyfin): the item is the title; the body says on which player (and
+    # client) and server, and where playback stood. Playback reaches only services that name it.
+    "library_new": ("{{ title }} added to {{ server or app_name or source }}",
+                    "New in {{ library or 'the library' }}.{% if overview %}\n{{ overview }}{% endif %}"),
+    "playback_start": ("{{ user or 'Someone' }} is {{ 'listening to' if media_type == 'music' else 'watching' }} "
+                       "{{ title }}",
+                       "{{ [(('On ' ~ player ~ ((' (' ~ client ~ ')') if client else '')) if player else ''), "
+                       "server or app_name or source]|select|join(' · ') }}"),
+    "playback_pause": ("{{ user or 'Someone' }} paused {{ title }}",
+                       "{{ [('At ' ~ position) if position else '', "
+                       "(('On ' ~ player ~ ((' (' ~ client ~ ')') if client else '')) if player else ''), "
+                       "server or app_name or source]|select|join(' · ') }}"),
+    "playback_resume": ("{{ user or 'Someone' }} resumed {{ title }}",
+                        "{{ [('At ' ~ position) if position else '', "
+                        "(('On ' ~ player ~ ((' (' ~ client ~ ')') if client else '')) if player else ''), "
+                        "server or app_name or source]|select|join(' · ') }}"),
+    "playback_stop": ("{{ user or 'Someone' }} {{ 'finished' if played_to_completion else 'stopped' }} {{ title }}",
+                      "{{ [('At ' ~ position) if position and not played_to_completion else '', "
+                      "(('On ' ~ player ~ ((' (' ~ client ~ ')') if client else '')) if player else ''), "
+                      "server or app_name or source]|select|join(' · ') }}"),
+    "watched": ("{{ user or 'Someone' }} {{ 'listened to' if media_type == 'music' else 'watched' }} {{ title }}",
+                "{{ [(('On ' ~ player ~ ((' (' ~ client ~ ')') if client else '')) if player else ''), "
+                "server or app_name or source]|select|join(' · ') }}"),
+    "rated": ("{{ user or 'Someone' }} rated {{ title }}",
+              "{{ [((stars ~ ' of 5 stars') if stars is number else 'Rating removed'), "
+              "server or app_name or source]|select|join(' · ') }}"),
+    # A generic sender's "backup" is its own word (the quick start's): only a server's (app_name) is
+    # about its database; any other reads as FALLBACK does.
+    "backup": ("{% if app_name %}{{ title }} backed up its database{% else %}{{ title or (source ~ ': ' ~ kind) }}"
+               "{% endif %}",
+               "{% if app_name %}{{ app_name }} finished its scheduled database backup."
+               "{% else %}{{ title or (source ~ ' sent a ' ~ kind ~ ' event.') }}{% endif %}"),
+    "backup_failed": ("{% if app_name %}{{ title }}: database corrupted{% else %}{{ title or (source ~ ': ' ~ kind) }}"
+                      "{% endif %}",
+                      "{% if app_name %}{{ app_name }} found corruption in its database: repair it or restore a "
+                      "backup.{% else %}{{ title or (source ~ ' sent a ' ~ kind ~ ' event.') }}{% endif %}"),
+    "device_new": ("New device on {{ server or app_name or source }}: {{ title }}",
+                   "{{ [('Account ' ~ user) if user else '', "
+                   "(address ~ (' (local network)' if local else '')) if address else '']|select|join(' · ') "
+                   "or 'A device the server had not seen before connected.' }}"),
 }
+# Request managers and monitors (Overseerr, Uptime Kuma)
+# Who asked for what (the seasons, 4K), as one clause: "alice asked for seasons 1, 2 in 4K".
+_ASKED = ("{% if requester %}{{ requester }} asked for "
+          "{{ ('season' ~ ('s ' if seasons|length > 1 else ' ') ~ seasons|join(', ')) if seasons else 'it' }}"
+          "{% else %}Requested{{ (': season' ~ ('s ' if seasons|length > 1 else ' ') ~ seasons|join(', ')) "
+          "if seasons }}{% endif %}{% if is_4k %} in 4K{% endif %}")
+_ISSUE = "((issue_type ~ ' issue') if issue_type else 'issue')"
+_REPORTED = ("{{ [('Reported by ' ~ reporter) if reporter else '', affected]|select|join(' · ') }}"
+             "{% if message %}\n{{ message }}{% endif %}"
+             "{% if not (reporter or affected or message) %}No details came with it.{% endif %}")
+_ADDRESS = "{% if address %}\n{{ address }}{% endif %}"
+DEFAULTS.update({
+    "request_pending": ("{{ title }} requested", _ASKED + "; waiting for approval."),
+    "request_approved": ("{{ title }} approved", _ASKED + "{% if auto_approved %}; approved automatically{% endif %}."),
+    "request_declined": ("{{ title }}: request declined", _ASKED + "."),
+    "request_available": ("{{ title }} is available", _ASKED + "; ready to watch."),
+    "request_failed": ("{{ title }}: request failed",
+                       _ASKED + ", but it could not be sent to Radarr or Sonarr; retry it from the request list."),
+    "issue_created": ("{{ title }}: {{ " + _ISSUE + " }} reported", _REPORTED),
+    "issue_comment": ("{{ title }}: new comment on the {{ " + _ISSUE + " }}",
+                      "{% if commenter %}{{ commenter }}: {% endif %}"
+                      "{{ comment or 'The comment came without its text.' }}"),
+    "issue_resolved": ("{{ title }}: {{ " + _ISSUE + " }} resolved", _REPORTED),
+    "issue_reopened": ("{{ title }}: {{ " + _ISSUE + " }} reopened", _REPORTED),
+    "monitor_down": ("{{ title }} is down", "{{ message or 'No reason came with it.' }}" + _ADDRESS),
+    "monitor_up": ("{{ title }} is up",
+                   "{{ [('Down for ' ~ downtime) if downtime else '', message, (ping_ms ~ ' ms') if ping_ms is number "
+                   "else '']|select|join(' · ') or 'It answers again.' }}" + _ADDRESS),
+})
 # Kinds without a default: a generic sender's own, and an *arr event type notifyd does not know yet
 # (which keeps its `event_type`: said, rather than the title twice).
 FALLBACK = ("{{ title or (source ~ ': ' ~ kind) }}",

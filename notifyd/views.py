@@ -17,6 +17,7 @@ from notifyd.run_state import timing
 from notifyd.store import Store
 from notifyd.strict_json import json_safe
 from notifyd.timefmt import iso
+from notifyd.units import filesize
 
 
 def job_view(job: Job) -> dict[str, Any]:
@@ -66,7 +67,8 @@ def show_job(store: Store, job_id: int) -> dict[str, Any]:
 
 def event_view(stored: StoredEvent, jobs: list[Job]) -> dict[str, Any]:
     """An event and its jobs as the event JSON shape; `skipped_services` lists the services whose
-    filter took it but which got no job, and why (a URL its run context cannot fill)."""
+    filter took it but which got no job, and why (a URL its run context cannot fill); `thumbnail`
+    says what picture the sender attached ("image/jpeg, 34 KiB"), or null."""
     event = stored.event
     skipped = event.media.get(SKIPPED_SERVICES)
     return json_safe({
@@ -75,7 +77,18 @@ def event_view(stored: StoredEvent, jobs: list[Job]) -> dict[str, Any]:
         "received_at": iso(stored.received_at), "jobs": [job_summary(j) for j in jobs],
         "skipped_services": [{"service": str(name), "reason": str(reason)} for name, reason in skipped.items()]
         if isinstance(skipped, dict) else [],
+        "thumbnail": thumbnail_summary(event.media.get("thumbnail")),
     })
+
+
+def thumbnail_summary(thumbnail: Any) -> str | None:
+    """The picture a sender attached (media["thumbnail"]: a Plex poster) as people read it,
+    "image/jpeg, 34 KiB", never its base64; None when the event has none."""
+    if not isinstance(thumbnail, dict) or not isinstance(thumbnail.get("data"), str):
+        return None
+    data = thumbnail["data"]
+    size = len(data) * 3 // 4 - data[-2:].count("=")
+    return f"{thumbnail.get('content_type') or 'an image'}, {filesize(size) or '0 B'}"
 
 
 def show_event(store: Store, event_id: int) -> dict[str, Any]:

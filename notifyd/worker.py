@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 from notifyd.backoff import RetryPolicy
 from notifyd.config import Config
@@ -32,7 +33,7 @@ from notifyd.errors import (
     TransientError,
 )
 from notifyd.fanout import CALLBACK_SERVICE
-from notifyd.job_handlers import HANDLERS, ChannelCache, JobContext
+from notifyd.job_handlers import HANDLERS, ChannelCache, JobContext, retry_due
 from notifyd.logs import Redactor
 from notifyd.model import Claim, Finish, JobState, Outcome
 from notifyd.outcomes import failed, record_outcome, skipped, succeeded
@@ -92,6 +93,8 @@ def run_job(claim: Claim, ctx: JobContext, redact: Redactor, *, policy: RetryPol
         if isinstance(error, ReceiverGone) and job.service != CALLBACK_SERVICE:
             _switch_off(ctx, job.service, error.error, now)
         finish = failed(job, error, policy, now, rand)
+        if finish.run_at is not None:
+            finish = replace(finish, run_at=retry_due(job, ctx, finish.run_at))
     assert finish is not None
     outcome, refused = _record(ctx.store, claim, finish, now, pause)
     _report(claim, finish, outcome, error, elapsed, refused, observe)

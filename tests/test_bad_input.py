@@ -1,4 +1,4 @@
-"""A hostile world: a corpus of bad bodies for every source and POST /runs, sent over real HTTP to
+"""A hostile world: a corpus of bad bodies for every source, POST /notify and POST /runs, sent over real HTTP to
 one `notifyd serve` process. Each is refused with a 4xx (never a 5xx) whose JSON says `error` and
 `detail` (a 422's detail names the field), stores no event, job or run, and leaves /health at 200.
 What is accepted can always be read back and delivered."""
@@ -129,7 +129,7 @@ RUN = {"id": "bad-input-run", "name": "Portrait batch", "notify": ["chat"], "con
        "cost_rate": {"amount": 0.002, "unit": "second"}}
 UPGRADE = setting(RADARR, "isUpgrade", True)
 NON_FINITE = (400, 422)                # refused at decode (400) or by the field (422)
-W, R = "/webhooks/", "/runs"
+W, R, N = "/webhooks/", "/runs", "/notify"
 
 CORPUS = [
     # Radarr: the media object
@@ -278,6 +278,17 @@ CORPUS = [
     Bad("paths of objects", W + "generic", setting(GENERIC, "paths", [{"p": "/srv"}]), "paths[0]"),
     Bad("101 paths", W + "generic", setting(GENERIC, "paths", [f"/srv/{i}" for i in range(101)]), "paths"),
     Bad("nothing to say", W + "generic", {"kind": "backup", "title": "  ", "body": ""}, "title"),
+    # POST /notify
+    Bad("message with nothing to say", N, {"title": " ", "body": ""}, "title"),
+    Bad("message title as a number", N, {"title": 5}, "title"),
+    Bad("message body as an object", N, {"body": {"text": "y"}}, "body"),
+    Bad("message level unknown", N, {"title": "x", "level": "critical"}, "level"),
+    Bad("message to unknown services", N, {"title": "x", "services": ["nosuch", "other"]}, "services"),
+    Bad("message services as a string", N, {"title": "x", "services": "chat"}, "services"),
+    Bad("message services of numbers", N, {"title": "x", "services": [5]}, "services[0]"),
+    Bad("message services empty", N, {"title": "x", "services": []}, "services"),
+    Bad("message with a stray key", N, {"title": "x", "kind": "backup"}, "kind"),
+    Bad("message not JSON", N, b"{title: x}", None, (400,)),
     # POST /runs
     Bad("cost unit an empty array", R, setting(RUN, "cost_rate.unit", []), "cost_rate.unit"),
     Bad("cost unit an empty object", R, setting(RUN, "cost_rate.unit", {}), "cost_rate.unit"),
@@ -334,7 +345,7 @@ CORPUS = [
 def test_the_corpus_holds_at_least_sixty_kinds_across_every_source_and_runs() -> None:
     assert len({bad.kind for bad in CORPUS}) == len(CORPUS) >= 60
     targets = {bad.path for bad in CORPUS}
-    assert targets == {W + s for s in ("radarr", "sonarr", "lidarr", "readarr", "comfydeploy", "generic")} | {R}
+    assert targets == {W + s for s in ("radarr", "sonarr", "lidarr", "readarr", "comfydeploy", "generic")} | {R, N}
 
 
 def send(world: World, bad: Bad) -> httpx.Response:
@@ -363,7 +374,8 @@ def test_the_good_bodies_the_corpus_is_made_from_are_accepted_and_readable(world
     """The controls: without their one bad value, the same bodies are taken and can be read back."""
     for path, body in ((W + "radarr", RADARR), (W + "radarr", RADARR_HEALTH), (W + "sonarr", SONARR),
                        (W + "lidarr", LIDARR), (W + "readarr", READARR), (W + "comfydeploy", RUNNING),
-                       (W + "generic", GENERIC), (W + "radarr", UPGRADE)):
+                       (W + "generic", GENERIC), (W + "radarr", UPGRADE),
+                       (N, {"title": "Control", "body": "x", "level": "success", "services": ["chat"]})):
         answer = world.client.post(path, json=body)
         assert answer.status_code == 202, (path, answer.text)
         shown = world.client.get(f"/events/{answer.json()['event_id']}")

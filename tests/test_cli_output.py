@@ -174,7 +174,7 @@ def test_every_command_that_prints_takes_json(cli, config: Path, tmp_path: Path)
     assert as_json("services", "disable", "sink", *c) == {"name": "sink", "enabled": False}
     assert as_json("services", "enable", "sink", *c) == {"name": "sink", "enabled": True, "gone_cleared": False}
     added = as_json("services", "add", "alerts", "--type", "apprise", "--url", "json://127.0.0.1:9/a", *c)
-    assert added == {"name": "alerts", "type": "apprise", "enabled": True, "events": ["(every known kind but test)"],
+    assert added == {"name": "alerts", "type": "apprise", "enabled": True, "events": ["(every known kind but test and playback)"],
                      "priority": 5, "target": "json://127.0.0.1:9/a", "disabled_reason": None}
     assert added in as_json("services", "list", *c)                 # the same shape as the list's
     changed = as_json("services", "set", "alerts", "priority=2", "events=health,download", *c)

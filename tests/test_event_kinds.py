@@ -6,9 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from notifyd.event_kinds import ARR_KINDS, KNOWN_KINDS, RUN_KINDS, TEST, is_known, likely_typo
+from notifyd.event_kinds import (
+    ARR_KINDS,
+    GENERIC,
+    KNOWN_KINDS,
+    MEDIA_SERVER_KINDS,
+    MONITOR_KINDS,
+    OPT_IN,
+    PLAYBACK_KINDS,
+    REQUEST_KINDS,
+    RUN_KINDS,
+    TEST,
+    is_known,
+    likely_typo,
+)
 from notifyd.run_state import RUN_FINAL_KINDS
-from notifyd.sources import arr, comfydeploy
+from notifyd.sources import arr, comfydeploy, jellyfin, overseerr, plex, uptimekuma
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -22,6 +35,25 @@ def test_every_arr_event_type_maps_into_the_vocabulary() -> None:
 
 def test_the_final_run_kinds_are_the_vocabulary_s() -> None:
     assert set(comfydeploy.KINDS.values()) == set(RUN_KINDS) == set(RUN_FINAL_KINDS)
+
+
+def test_request_managers_and_monitors_map_into_the_vocabulary() -> None:
+    assert set(overseerr.KINDS.values()) == set(REQUEST_KINDS) | {TEST}
+    assert set(REQUEST_KINDS) | set(MONITOR_KINDS) <= KNOWN_KINDS
+    # Uptime Kuma's pending and maintenance are recorded quietly, under names of their own.
+    told = {kind for status, kind in uptimekuma.KINDS.items() if status not in uptimekuma.QUIET_WHY}
+    assert told == set(MONITOR_KINDS)
+    assert set(arr.KINDS) >= {"Grab", "Health", "HealthRestored", "ApplicationUpdate", "Test"}   # all Prowlarr sends
+
+
+def test_media_servers_map_into_the_vocabulary_and_playback_is_opt_in() -> None:
+    made = set(plex.KINDS.values()) | set(jellyfin.KINDS.values())
+    assert made - {GENERIC} == set(MEDIA_SERVER_KINDS) | set(PLAYBACK_KINDS)    # every kind of the two has a sender
+    assert set(plex.KINDS.values()) <= set(MEDIA_SERVER_KINDS) | set(PLAYBACK_KINDS)
+    assert set(PLAYBACK_KINDS) == OPT_IN and not any(is_known(kind, "plex") for kind in PLAYBACK_KINDS)
+    assert all(is_known(kind, "jellyfin") for kind in MEDIA_SERVER_KINDS)
+    # What Jellyfin sends every few seconds, and the types without a kind, keep names of their own.
+    assert not is_known(jellyfin.PROGRESS.lower(), "jellyfin") and not is_known("library.on.deck", "plex")
 
 
 def test_every_arr_kind_is_in_the_readme_table() -> None:

@@ -1,4 +1,4 @@
-"""Fuzzing over real HTTP: realistic bodies of every source and of POST /runs, mutated (values
+"""Fuzzing over real HTTP: realistic bodies of every source, POST /notify and POST /runs, mutated (values
 replaced with arbitrary JSON, keys dropped, huge numbers and strings put in), sent to one running
 `notifyd serve`. Never a 5xx; every event accepted reads back with GET /events/{id}, and every
 run registered or moved with GET /runs/{id}, as valid JSON."""
@@ -27,7 +27,9 @@ BODIES = {
 }
 RUNS = [RUN, {"name": "upload", "notify": ["chat", "library"], "cost_rate": {"amount": 2, "unit": "minute"}},
         {"id": "fuzz-min"}]
-EXAMPLES = 40                         # per target: seven targets, a few HTTP requests each
+NOTIFY = [{"title": "Backup finished", "body": "12 GiB in 4m", "level": "success"},
+          {"body": "Disk almost full", "services": ["chat"]}]
+EXAMPLES = 40                         # per target: eight targets, a few HTTP requests each
 
 huge_numbers = st.sampled_from([10**30, -(10**30), 10**400, 2**63, 2**53 + 1, 1e308, -1e308, 1e-320, -0.0,
                                 RAW + "1e999", RAW + "-1e999", RAW + "1E400"])
@@ -131,6 +133,15 @@ def test_mutated_webhooks_never_get_a_5xx_and_what_is_taken_reads_back(world: Wo
     @given(mutated(BODIES[source]))
     def post(body: dict[str, Any]) -> None:
         check_answer(world, f"/webhooks/{source}", body)
+
+    post()
+
+
+def test_mutated_notify_messages_never_get_a_5xx_and_what_is_taken_reads_back(world: World) -> None:
+    @fuzz
+    @given(mutated(NOTIFY))
+    def post(body: dict[str, Any]) -> None:
+        check_answer(world, "/notify", body)
 
     post()
 

@@ -300,7 +300,7 @@ url = "{sink.json_url}"
         assert chat.requests == []
         listed = {s["name"]: s["events"] for s in cli_json("services", "list", config=config, env=daemon.env)}
         assert listed == {"chat": ["(runs that name it in notify)"], "chatty": ["download", "run.completed"],
-                          "sink": ["(every known kind but test)"]}
+                          "sink": ["(every known kind but test and playback)"]}
     finally:
         chat.close()
         sink.close()

@@ -784,3 +784,29 @@ def test_damaged_bodies_of_every_event_type_give_an_event_or_bad_payload(fixture
         else:
             parent[key] = data.draw(json_values)
     check(fixture[0], body)
+
+
+def test_the_poster_is_the_remote_url_else_the_senders_own_joined_to_its_application_url():
+    """media["poster_url"] is what a service with `attach = true` sends (notifyd.attachments)."""
+    assert parse("radarr", arr_body("radarr", "Download")).media["poster_url"] == \
+        "https://image.tmdb.org/t/p/original/x2FJsf1ElAgr63Y3PNPtJrcmpoe.jpg"
+    assert parse("sonarr", arr_body("sonarr", "Download")).media["poster_url"].startswith("https://artworks.thetvdb.com/")
+    assert parse("lidarr", arr_body("lidarr", "Download")).media["poster_url"] == \
+        "https://coverartarchive.org/release/0b6b4ba0-d36f-47bd-b4ea-6a5b91842d29/front.jpg"   # the album's cover
+    local = arr_body("radarr", "Download")
+    local["movie"]["images"] = [{"coverType": "fanart", "remoteUrl": "https://image.tmdb.org/fanart.jpg"},
+                                {"coverType": "poster", "url": "/MediaCover/12/poster.jpg?lastWrite=1"}]
+    local["applicationUrl"] = "http://radarr.lan:7878/"
+    assert parse("radarr", local).media["poster_url"] == "http://radarr.lan:7878/MediaCover/12/poster.jpg?lastWrite=1"
+    del local["applicationUrl"]
+    assert "poster_url" not in parse("radarr", local).media          # a path alone cannot be fetched
+
+
+@pytest.mark.parametrize("images", [
+    "poster", [1, None, "x"], [{"coverType": "poster", "remoteUrl": "javascript:alert(1)"}],
+    [{"coverType": "poster", "remoteUrl": "https://has space/x.jpg"}], [{"coverType": 7, "remoteUrl": ["x"]}],
+])
+def test_a_poster_of_the_wrong_shape_is_passed_over_never_refused(images):
+    body = arr_body("radarr", "Download")
+    body["movie"]["images"] = images
+    assert "poster_url" not in parse("radarr", body).media

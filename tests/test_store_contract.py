@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -157,6 +158,12 @@ def test_a_collapsed_job_serves_every_event_that_joined_it(queue: Queue, store: 
     assert joined.collapsed and joined.id == job.id
     jobs = store.jobs_of_events([one, two])
     assert [j.id for j in jobs[one]] == [job.id] and [j.id for j in jobs[two]] == [job.id]
+    assert [e.id for e in store.events_of_job(job.id)] == [one, two]      # a digest reads them all, oldest first
+
+
+def test_a_job_without_events_has_none(queue: Queue, store: Store) -> None:
+    [job] = queue.add(spec())
+    assert store.events_of_job(job) == []
 
 
 def test_recent_events_of_a_source_and_kinds_oldest_first(store: Store) -> None:
@@ -531,6 +538,32 @@ def test_runs_are_created_once_locked_and_saved(store: Store) -> None:
     assert [r.id for r in store.list_runs()] == ["r1"]
     with pytest.raises(NotFound):
         store.get_run("nope")
+
+
+def test_stale_runs_are_the_silent_unfinished_runs_of_those_sources_in_pages(store: Store) -> None:
+    def put(run_id: str, source: str | None, updated_at: float, status: RunStatus = RunStatus.RUNNING) -> None:
+        with store.transaction() as tx:
+            run = tx.run_for_update(run_id, create=new_run(run_id, source, updated_at))
+            assert run is not None
+            tx.save_run(replace(run, status=status, updated_at=updated_at))
+
+    put("b", "comfy", NOW - 50)
+    put("a", "comfy", NOW - 50)                                    # same time: by id
+    put("c", "comfy2", NOW - 40, RunStatus.QUEUED)
+    put("young", "comfy", NOW - 5)                                 # heard from lately
+    put("done", "comfy", NOW - 90, RunStatus.COMPLETED)            # final: nothing to ask
+    put("gone", "comfy", NOW - 90, RunStatus.CANCELLED)
+    put("other", "radarr-ish", NOW - 90)                           # a source not asked
+    put("api", "api", NOW - 90)                                    # registered, never reported on
+    stale = store.stale_runs(NOW - 10, ("comfy", "comfy2"), 10)
+    assert [r.id for r in stale] == ["a", "b", "c"] and stale[2].status == RunStatus.QUEUED
+    first = store.stale_runs(NOW - 10, ("comfy", "comfy2"), 2)
+    assert [r.id for r in first] == ["a", "b"]
+    rest = store.stale_runs(NOW - 10, ("comfy", "comfy2"), 2, after=(first[-1].updated_at, first[-1].id))
+    assert [r.id for r in rest] == ["c"]
+    assert [r.id for r in store.stale_runs(NOW - 10, ("comfy",), 10, after=(NOW - 50, "a"))] == ["b"]
+    assert [r.id for r in store.stale_runs(NOW, ("comfy",), 10)] == ["a", "b", "young"]
+    assert store.stale_runs(NOW, (), 10) == []
 
 
 def test_an_event_can_be_rewritten(store: Store) -> None:

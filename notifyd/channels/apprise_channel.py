@@ -9,12 +9,21 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import apprise
+from apprise.attachment.memory import AttachMemory
 
+from notifyd.attachments import DEFAULT_BUDGET, Picture, Pictures, gather
 from notifyd.channels.kinds import url_placeholders
 from notifyd.config.model import ServiceConfig
+from notifyd.digest import render_digest
 from notifyd.errors import PermanentError, TransientError
 from notifyd.model import Delivery, StoredEvent
 from notifyd.templates import TemplateProblem, render
@@ -23,6 +32,7 @@ _STATUS = re.compile(r"error=(\d{3})")
 _LEVELS = {"info": apprise.NotifyType.INFO, "success": apprise.NotifyType.SUCCESS,
            "warning": apprise.NotifyType.WARNING, "failure": apprise.NotifyType.FAILURE}
 TRANSIENT_STATUS = frozenset({408, 425, 429})
+log = logging.getLogger("notifyd.worker")
 
 
 placeholders = url_placeholders       # the {names} in a URL that a run's context fills in
@@ -40,6 +50,9 @@ class AppriseChannel:
         self.name = service.name
         self.timeout = timeout
         self.templates = service.options.get("templates")
+        # attach = true: bytes of pictures one message may carry (attach_max); 0 when it carries none
+        self.attach_max = int(service.options.get("attach_max") or DEFAULT_BUDGET) \
+            if service.options.get("attach") else 0
         self.url_template = service.options["url"]
         self.placeholders = placeholders(self.url_template)
         self._apprise = apprise.Apprise()
@@ -102,19 +115,22 @@ class AppriseChannel:
                                  "no Apprise plugin accepts it")
         try:
             stored = delivery.event
-            message = render(stored.event, self.templates)
+            # A digest tells every event of its window in one message (notifyd.digest).
+            message = render_digest(delivery.events, self.templates) if delivery.digest \
+                else render(stored.event, self.templates)
         except TemplateProblem as exc:
             raise PermanentError(f"service {self.name!r}: {exc}") from None
         notifier, target = self._for_event(stored)
-        result = notifier.notify(body=message.body, title=message.title,
-                                      notify_type=_LEVELS.get(message.level, apprise.NotifyType.INFO),
-                                      log_level=logging.INFO)
+        with self._attachments(delivery, notifier) as (attach, pictures):
+            result = notifier.notify(body=message.body, title=message.title,
+                                     notify_type=_LEVELS.get(message.level, apprise.NotifyType.INFO),
+                                     log_level=logging.INFO, attach=attach)
         try:
             services = list(result)
             logs = [f"{e.level}: {e.message}" for r in services for a in r.attempts for e in a.logs]
             status = services[0].status.name if services else result.status.name
             detail = json.dumps({"service": services[0].name if services else None, "url": target,
-                                 "status": status, "logs": logs[-20:]})
+                                 "status": status, "logs": logs[-20:], **pictures})
             if result:
                 return detail
             if not services:
@@ -132,3 +148,63 @@ class AppriseChannel:
             raise TransientError(f"{last} ({target})", detail)
         finally:
             result.close()
+
+    @contextmanager
+    def _attachments(self, delivery: Delivery, notifier: apprise.Apprise
+                     ) -> Iterator[tuple[list[AttachMemory] | None, dict[str, Any]]]:
+        """With `attach = true`: the pictures this message carries, as Apprise attachments, and
+        what the attempt's detail says of them. Each picture left out is logged here, once per
+        attempt; the message goes without it. Anything written for Apprise is gone on exit."""
+        if not self.attach_max:
+            yield None, {}
+            return
+        if not any(getattr(plugin, "attachment_support", False) for plugin in notifier):
+            yield None, {"attachments": [], "attachment_errors": ["this Apprise service takes no attachments"]}
+            return
+        events = delivery.events if delivery.digest else [delivery.event]
+        pictures: Pictures = gather([stored.event.media for stored in events], budget=self.attach_max,
+                                    allow_private=delivery.allow_private, timeout=self.timeout)
+        for missed in pictures.missed:
+            log.warning("job %d %s: picture %s not attached: %s", delivery.job_id, self.name, missed.source,
+                        missed.reason)
+        spill = _Spill()
+        try:
+            yield [_PictureAttachment(p, spill) for p in pictures.found] or None, pictures.detail()
+        finally:
+            spill.close()
+
+
+class _Spill:
+    """A private folder, made only if a plugin asks for a file, removed when the message has gone."""
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None
+        self._files: dict[str, str] = {}
+
+    def write(self, name: str, data: bytes) -> str:
+        if name not in self._files:
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix="notifyd-pictures-"))
+            path = self._folder / name              # names are [A-Za-z0-9._-] (notifyd.attachments)
+            path.write_bytes(data)
+            self._files[name] = str(path)
+        return self._files[name]
+
+    def close(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+            self._files.clear()
+
+
+class _PictureAttachment(AttachMemory):
+    """A picture handed to Apprise from memory. The few plugins that open an attachment by its path
+    (form://, mailgun://, ses://, apprise://, mastodon://, twitter://) get a copy in the spill folder."""
+
+    def __init__(self, picture: Picture, spill: _Spill) -> None:
+        super().__init__(content=picture.data, name=picture.name, mimetype=picture.content_type)
+        self._spill = spill
+
+    @property
+    def path(self) -> str | None:
+        return self._spill.write(self.name, self._data.getvalue()) if self.exists() else None

@@ -23,7 +23,8 @@ class ChannelSpec:
     """A service type: its config fields (name → kind of value), its job kind, default priority
     and events, the module that implements it, and for a refresher the media it keeps libraries of.
 
-    Field kinds: apprise_url, http_url, string, secret, path, path_map, duration, templates.
+    Field kinds: apprise_url, http_url, string, secret, path, path_map, duration, positive_duration,
+    templates, bool, size, quiet_hours, levels.
     """
 
     type: str
@@ -47,12 +48,17 @@ LIBRARY_CHANGES = ("download", "upgrade", "rename", "retag", "delete", "file_del
 # Kodi keeps video and music libraries, no books (Readarr); Jellyfin, Emby and Plex take any folder.
 KODI_MEDIA = frozenset({"movie", "series", "episode", "music"})
 _REFRESH = {"path_map": "path_map", "scan_delay": "duration", "test_path": "path"}
+# A notifying service's say over when and how its messages go (design §15): a digest window, quiet
+# hours and the levels that pass them, and pictures attached.
+_MESSAGES = {"digest": "positive_duration", "digest_all": "bool", "quiet_hours": "quiet_hours",
+             "quiet_bypass": "levels", "attach": "bool", "attach_max": "size"}
 
 CHANNEL_TYPES: dict[str, ChannelSpec] = {
     "apprise": ChannelSpec(
         type="apprise", job_kind="notify", default_priority=5,
         module="notifyd.channels.apprise_channel:AppriseChannel",
-        fields={"url": "apprise_url", "templates": "templates"}, required=("url",), fills_placeholders=True,
+        fields={"url": "apprise_url", "templates": "templates", **_MESSAGES}, required=("url",),
+        fills_placeholders=True,
     ),
     "kodi": ChannelSpec(
         type="kodi", job_kind="refresh", default_priority=3, module="notifyd.channels.kodi:KodiChannel",

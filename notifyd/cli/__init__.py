@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from notifyd import __version__
-from notifyd.cli import config_cmd, events, jobs, runs, services, store_cmd
+from notifyd.cli import config_cmd, events, jobs, runs, services, sources_cmd, store_cmd
 from notifyd.cli.common import ConfigOption, JsonOption, open_store, warn_if_unserved
 from notifyd.cli.output import NotifydGroup, ago, cli_errors, fail, print_json, print_table, say
 
@@ -22,6 +22,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
 app.add_typer(store_cmd.app, name="store")
+app.command("sources")(sources_cmd.sources)
 
 
 def _version(value: bool) -> None:
@@ -86,18 +87,15 @@ def send(body: Annotated[str, typer.Argument(help="The message text.")],
     of a webhook's answer. No enabled service taking it is exit 1.
     """
     from notifyd.ingest import record_event
-    from notifyd.model import Event
+    from notifyd.manual import CLI_SOURCE, ManualMessage, manual_event, service_problem
 
     if not body.strip():
         raise fail("the message is empty", 2)
     with cli_errors(), open_store(config) as (cfg, store):
-        for name in service or []:
-            if name not in cfg.services:
-                raise fail(f"no service {name!r} (configured: {', '.join(cfg.services) or 'none'})", 1)
-            if not cfg.services[name].enabled:
-                raise fail(f"service {name!r} is disabled; enable it with `notifyd services enable {name}`", 1)
-        event = Event(source="cli", source_type="manual", kind="notification", title=title or "",
-                      body=body, media={"level": "info"}, payload="{}")
+        problem = service_problem(cfg, service or [])
+        if problem is not None:
+            raise fail(problem, 1)
+        event = manual_event(ManualMessage(title=title or "", body=body), source=CLI_SOURCE)
         with store.transaction() as tx:
             result = record_event(tx, event, cfg, time.time(), only=service or None)
         if result.jobs:

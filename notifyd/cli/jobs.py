@@ -36,9 +36,15 @@ def list_(state: Annotated[str | None, typer.Option("--state", help=f"One of: {'
         print_json(jobs)
         return
     print_table(None, ["id", "event", "service", "kind", "pri", "state", "tries", "created", "last error"],
-                [[j["id"], j["event_id"], j["service"], j["kind"], j["priority"], j["state"],
+                [[j["id"], j["event_id"], j["service"], j["kind"], j["priority"], _state(j),
                   f"{j['attempts']}/{j['max_attempts']}", ago(j["created_at"]), j["last_error"]] for j in jobs],
                 empty="no jobs match")
+
+
+def _state(job: dict) -> str:
+    """A queued job that waits (a retry, a digest's window, quiet hours) says until when: "queued, due in 8h"."""
+    due = ago(job["run_at"]) if job["state"] == JobState.QUEUED else None
+    return f"{job['state']}, due {due}" if due and due.startswith("in ") else str(job["state"])
 
 
 @app.command()

@@ -209,7 +209,9 @@ def set_(name: NameArgument,
          assignments: Annotated[list[str], typer.Argument(
              help="KEY=VALUE, one or more: url=…, events=download,upgrade, priority=3, enabled=false, "
                   "path_map=/data/media=/storage/media (comma-separate pairs), scan_delay=30s, username=…, "
-                  "password=…, api_key=…, token=…, secret=…, test_path=…. An empty value (events=) removes "
+                  "password=…, api_key=…, token=…, secret=…, test_path=…, digest=2m, digest_all=true, "
+                  "quiet_hours=23:00-07:30, quiet_bypass=failure,warning, attach=true, attach_max=10MiB. "
+                  "An empty value (events=) removes "
                   "the key, back to its default.", show_default=False)],
          json: JsonOption = False, config: ConfigOption = None) -> None:
     """Change keys of a service in the config file, keeping every comment: a changed key keeps its
@@ -239,12 +241,17 @@ ADD_OPTIONS = {"type": "--type", "url": "--url", "events": "--events", "priority
 _NOT_SETTABLE = {"type": "a service's type cannot change; remove it and add it again",
                  "templates": "templates are tables: edit them in the config file"}
 _INTEGER = re.compile(r"^[+-]?\d+$")
+# Keys written as true/false, and as comma-separated lists, whatever the service's type.
+_FIELDS = [(key, kind) for spec in CHANNEL_TYPES.values() for key, kind in spec.fields.items()]
+_BOOLEANS = {"enabled"} | {key for key, kind in _FIELDS if kind == "bool"}
+_LISTS = {"events"} | {key for key, kind in _FIELDS if kind == "levels"}
 
 
 def _assignments(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE arguments as TOML values: numbers for priority, true/false for enabled, arrays for
-    events and path_map, strings otherwise, None (remove the key) for an empty value. Anything else
-    is left for the config's own validation to judge, so `set` refuses exactly what the file would."""
+    """KEY=VALUE arguments as TOML values: numbers for priority, true/false for enabled and the
+    other switches, arrays for events, quiet_bypass and path_map, strings otherwise, None (remove
+    the key) for an empty value. Anything else is left for the config's own validation to judge,
+    so `set` refuses exactly what the file would."""
     changes: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -258,9 +265,9 @@ def _assignments(items: list[str]) -> dict[str, Any]:
             value = None
         elif key == "priority" and _INTEGER.match(value):
             value = int(value)
-        elif key == "enabled" and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+        elif key in _BOOLEANS and value.lower() in ("true", "false", "yes", "no", "on", "off"):
             value = value.lower() in ("true", "yes", "on")
-        elif key == "events":
+        elif key in _LISTS:
             value = _kinds(value)
         elif key == "path_map":
             value = _path_map(value.split(","), "services set", "path_map")

@@ -36,6 +36,8 @@ class ServerConfig:
     max_connections: int = 500          # open connections; past it new ones get 503 with Retry-After
     auth_failures: int = 20             # failed tokens per client address a minute before 429
     ui: bool = True                     # the status page at /
+    timezone: str | None = None         # IANA name for quiet hours; None: the system's local time
+    public_url: str | None = None       # how senders reach this daemon (a reverse proxy), for `notifyd sources`
 
     @property
     def listen(self) -> str:
@@ -72,6 +74,8 @@ class SourceConfig:
     type: str
     token: str | None = None
     secret: str | None = None          # whsec_…: bodies must carry a valid Standard Webhooks signature
+    api_url: str | None = None         # the sender's status API (its type declares one): asked about stale runs
+    api_key: str | None = None         # sent to it as a Bearer token
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class ServiceConfig:
         """Its `events` filter for people: its own list, or in words what it takes without one."""
         if self.events is not None:
             return list(self.events)
-        return ["(runs that name it in notify)"] if self.placeholders else ["(every known kind but test)"]
+        return ["(runs that name it in notify)"] if self.placeholders else ["(every known kind but test and playback)"]
 
     def wants(self, kind: str, source_type: str = "") -> bool:
         """Whether an event of `kind` goes to this service by its `events` filter: the kinds it
@@ -118,10 +122,12 @@ class ServiceConfig:
 
 @dataclass(frozen=True)
 class RunsConfig:
-    """[runs]: how tracked runs' callbacks are signed, and whether they may go to private addresses."""
+    """[runs]: how tracked runs' callbacks are signed, whether they may go to private addresses, and
+    after how long without an update a run is looked up at its sender's status API (None: never)."""
 
     callback_secret: str | None = None
     allow_private_callbacks: bool = False
+    stale_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,9 @@ class Config:
         if self.store.url:
             found.update(database_url_secrets(self.store.url))
         for source in self.sources.values():
-            found.update(s for s in (source.token, source.secret) if s)
+            found.update(s for s in (source.token, source.secret, source.api_key) if s)
+            if source.api_url:
+                found.update(url_secrets(source.api_url))
         for service in self.services.values():
             for key, value in service.options.items():
                 if key in SECRET_KEYS and isinstance(value, str):

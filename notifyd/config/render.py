@@ -41,6 +41,8 @@ def effective_config(config: Config) -> dict[str, Any]:
         "header_timeout": duration_text(server.header_timeout), "body_timeout": duration_text(server.body_timeout),
         "idle_timeout": duration_text(server.idle_timeout), "max_connections": server.max_connections,
         "auth_failures": server.auth_failures, "ui": server.ui,
+        **({"timezone": server.timezone} if server.timezone else {}),
+        **({"public_url": server.public_url} if server.public_url else {}),
     }}
     store = config.store
     data["store"] = {**({"url": Masked(mask_database_url(store.url))} if store.url else {"path": str(store.path)}),
@@ -52,9 +54,12 @@ def effective_config(config: Config) -> dict[str, Any]:
                       "lease": duration_text(worker.lease)}
     runs = config.runs
     data["runs"] = {**({"callback_secret": mask_webhook_secret(runs.callback_secret)} if runs.callback_secret else {}),
-                    "allow_private_callbacks": runs.allow_private_callbacks}
+                    "allow_private_callbacks": runs.allow_private_callbacks,
+                    **({"stale_after": duration_text(runs.stale_after)} if runs.stale_after else {})}
     data["sources"] = {name: {"type": source.type, **({"token": Masked("***")} if source.token else {}),
-                              **({"secret": mask_webhook_secret(source.secret)} if source.secret else {})}
+                              **({"secret": mask_webhook_secret(source.secret)} if source.secret else {}),
+                              **({"api_url": _option("api_url", "http_url", source.api_url)} if source.api_url else {}),
+                              **({"api_key": Masked("***")} if source.api_key else {})}
                        for name, source in config.sources.items()}
     services: dict[str, Any] = {}
     for name, service in config.services.items():
@@ -125,8 +130,12 @@ def _option(key: str, kind: str, value: Any) -> Any:
         return Masked("***")
     if kind in ("apprise_url", "http_url") and isinstance(value, str):
         return Masked(mask_url(value)) if url_secrets(value) else value
-    if kind == "duration" and isinstance(value, (int, float)):
+    if kind in ("duration", "positive_duration") and isinstance(value, (int, float)):
         return duration_text(value)
+    if kind == "size" and isinstance(value, int):
+        return size_text(value)
+    if kind == "quiet_hours" or kind == "levels":
+        return str(value) if kind == "quiet_hours" else list(value)
     if kind == "path_map":
         return [{"from": source, "to": target} for source, target in value]
     return value

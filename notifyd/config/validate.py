@@ -27,6 +27,7 @@ from notifyd.config.model import (
 )
 from notifyd.errors import ConfigError
 from notifyd.event_kinds import likely_typo
+from notifyd.quiet_hours import parse_levels, parse_quiet_hours, parse_timezone
 from notifyd.sources import SOURCE_TYPES
 from notifyd.units import parse_duration, parse_size
 
@@ -77,7 +78,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
 
     s = r.table(data.get("server", {}), "server",
                 ("listen", "token", "max_body", "dedupe_window", "fold_window", "protect_metrics", "node_id",
-                 "header_timeout", "body_timeout", "idle_timeout", "max_connections", "auth_failures", "ui"))
+                 "header_timeout", "body_timeout", "idle_timeout", "max_connections", "auth_failures", "ui",
+                 "timezone", "public_url"))
     host, port = r.get(s, "server", "listen", parse_listen, parse_listen(DEFAULT_LISTEN))
     server = ServerConfig(
         host=host, port=port,
@@ -93,6 +95,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
         max_connections=r.get(s, "server", "max_connections", _int_range(8, 100_000), 500),
         auth_failures=r.get(s, "server", "auth_failures", _int_range(1, 100_000), 20),
         ui=r.get(s, "server", "ui", _bool, True),
+        timezone=r.get(s, "server", "timezone", parse_timezone, None),
+        public_url=r.get(s, "server", "public_url", _http_url, None),
     )
 
     st = r.table(data.get("store", {}), "store", ("path", "url", "synchronous", "keep_succeeded", "keep_dead"))
@@ -141,7 +145,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             raise r.error(key, "a source name takes letters, digits, '_', '-' and '.'")
         if name in SOURCE_TYPES:
             raise r.error(key, f"{name!r} is a built-in source; give the named instance another name")
-        t = r.table(table, key, ("type", "token", "secret"))
+        t = r.table(table, key, ("type", "token", "secret", "api_url", "api_key"))
         stype = r.get(t, key, "type", _choice(*sorted(SOURCE_TYPES)), None)
         if stype is None:
             raise r.error(f"{key}.type", f"missing (expected one of: {', '.join(sorted(SOURCE_TYPES))})")
@@ -150,8 +154,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             # A secret on a sender that never signs would refuse every real webhook it sends.
             raise r.error(f"{key}.secret", f"{sender.sender} never signs its webhooks; protect this source "
                                            f"with token = \"…\" and {sender.token_hint}")
+        _status_api_keys(r, t, key, stype)
         sources[name] = SourceConfig(name=name, type=stype, token=r.get(t, key, "token", _secret_string, None),
-                                     secret=r.get(t, key, "secret", _webhook_secret, None))
+                                     secret=r.get(t, key, "secret", _webhook_secret, None),
+                                     api_url=r.get(t, key, "api_url", _http_url, None),
+                                     api_key=r.get(t, key, "api_key", _secret_string, None))
 
     services: dict[str, ServiceConfig] = {}
     svc_tables = r.table(data.get("services", {}), "services", _AnyKey())
@@ -183,12 +190,27 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
             options=options,
         )
 
-    ru = r.table(data.get("runs", {}), "runs", ("callback_secret", "allow_private_callbacks"))
+    ru = r.table(data.get("runs", {}), "runs", ("callback_secret", "allow_private_callbacks", "stale_after"))
     runs = RunsConfig(callback_secret=r.get(ru, "runs", "callback_secret", _webhook_secret, None),
-                      allow_private_callbacks=r.get(ru, "runs", "allow_private_callbacks", _bool, False))
+                      allow_private_callbacks=r.get(ru, "runs", "allow_private_callbacks", _bool, False),
+                      stale_after=r.get(ru, "runs", "stale_after", _stale_after, None))
 
     return Config(path=path, server=server, store=store, worker=worker, sources=sources, services=services,
                   runs=runs)
+
+
+def _status_api_keys(r: _Reader, table: Mapping[str, Any], key: str, stype: str) -> None:
+    """api_url and api_key: only for a source type with a status API, and only together."""
+    status_api = SOURCE_TYPES[stype].status_api
+    given = [api for api in ("api_url", "api_key") if api in table]
+    if given and status_api is None:
+        having = ", ".join(name for name, t in SOURCE_TYPES.items() if t.status_api)
+        raise r.error(f"{key}.{given[0]}", f"{SOURCE_TYPES[stype].sender} has no status API that notifyd can ask "
+                                           f"about runs; api_url and api_key are for a source of type {having}")
+    if status_api is not None and len(given) == 1:
+        missing = "api_key" if given == ["api_url"] else "api_url"
+        raise r.error(f"{key}.{missing}", f"missing: the status API needs both api_url (such as "
+                                          f"\"{status_api.example}\") and api_key")
 
 
 class _AnyKey(frozenset):
@@ -289,6 +311,13 @@ def _positive_duration(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
         raise ValueError(f"expected a duration above 0, got {value!r}")
+    return seconds
+
+
+def _stale_after(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds < 1:
+        raise ValueError(f"expected a duration of at least 1s (such as \"10m\"), got {value!r}")
     return seconds
 
 
@@ -431,4 +460,6 @@ def _webhook_secret(value: Any) -> str:
 
 
 _FIELD_KINDS = {"apprise_url": _url, "http_url": _http_url, "string": _string, "secret": _secret_string,
-                "path": _path, "path_map": _path_map, "duration": parse_duration, "webhook_secret": _webhook_secret}
+                "path": _path, "path_map": _path_map, "duration": parse_duration, "webhook_secret": _webhook_secret,
+                "bool": _bool, "size": parse_size, "positive_duration": _positive_duration,
+                "quiet_hours": parse_quiet_hours, "levels": parse_levels}

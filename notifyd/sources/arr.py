@@ -13,6 +13,9 @@ QUIET (the upgrade's own Download event tells, and refreshes), and Sonarr's "On 
 body (a Download with `episodeFiles`, no `isUpgrade`) is marked `import_complete` so that it can
 be folded with the per-file bodies of the same `downloadId` (notifyd.folding).
 
+Prowlarr sends the same shape without media: a Grab carries only the release (its title, indexer,
+size, categories), the app it went to (`source`) and how it was asked for (`trigger`).
+
 Every value read goes through the field vocabulary (`notifyd.fields`): checked by type and range,
 and a wrong one raises BadPayload naming the dotted field ("field 'movie.year': expected a whole
 number from 1800 to 2200 (or 0 for unknown), got 1e+30"); folder paths are absolute, never
@@ -25,8 +28,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from notifyd.errors import BadPayload
 from notifyd.event_kinds import QUIET
-from notifyd.fields import ITEMS_MAX, TITLE_MAX, Fields, clip, normal_path
+from notifyd.fields import ITEMS_MAX, LABEL_MAX, TITLE_MAX, Fields, clip, normal_path
 from notifyd.model import Event
 
 KINDS = {
@@ -74,6 +78,10 @@ REASONS_MAX = 5                 # status messages a manual-interaction notificat
 REASON_MAX = 300                # …each cut to this many characters
 _EVENT_TYPE = re.compile(r"\s*[A-Za-z][A-Za-z0-9_.:-]{0,63}\s*")
 VERSION_MAX = 64
+# Where a body's picture is, first found first: (object, images[].coverType); Lidarr's album cover
+# says more of a download than its artist's poster.
+POSTER_OWNERS = (("movie", "poster"), ("series", "poster"), ("album", "cover"), ("albums", "cover"),
+                 ("artist", "poster"), ("author", "poster"))
 
 
 class _Found:
@@ -141,12 +149,40 @@ def _parse(app: str, label: str, describe: Describer, body: Mapping[str, Any], s
         media.update(found.media)
         if found.ids:
             media["ids"] = found.ids
+        poster = _poster(body, app_url)
+        if poster:
+            media["poster_url"] = poster
         title = found.title or _fallback_title(who, event_type, kind, found.media.get("release_title"))
         if kind != "test":
             paths = tuple(dict.fromkeys(found.paths))
     media["level"] = _level(kind, health_level, media)
     return Event(source=source, source_type=source_type, kind=kind, title=clip(title, TITLE_MAX), body="",
                  paths=paths, media=media, payload=raw)
+
+
+def _poster(body: Mapping[str, Any], app_url: str | None) -> str | None:
+    """The picture a message may attach (design §15): the album's cover or the movie's, series',
+    artist's or author's poster, from its `images[]`: the `remoteUrl` (TMDb, TVDB, fanart.tv, …),
+    else the sender's own `url` joined to `applicationUrl`. A picture is decoration: an entry of
+    the wrong shape is passed over, never refused."""
+    for owner, cover_type in POSTER_OWNERS:
+        item = body.get(owner)
+        item = item[0] if isinstance(item, list) and item else item        # Lidarr's Grab: `albums`
+        images = item.get("images") if isinstance(item, Mapping) else None
+        for image in images if isinstance(images, list) else []:
+            if not isinstance(image, Mapping) or str(image.get("coverType", "")).lower() != cover_type:
+                continue
+            local = image.get("url")
+            if app_url and isinstance(local, str) and local.startswith("/") and not local.startswith("//"):
+                local = app_url.rstrip("/") + local
+            for candidate in (image.get("remoteUrl"), local):
+                try:
+                    url = Fields({"url": candidate}).url("url") if isinstance(candidate, str) else None
+                except BadPayload:
+                    url = None
+                if url:
+                    return url
+    return None
 
 
 def _fallback_title(who: str, event_type: str, kind: str, release_title: str | None) -> str:
@@ -340,6 +376,7 @@ def _describe_sonarr(fields: Fields, event_type: str, kind: str) -> _Found:
     name = series_path = None
     if series is not None:
         name = series.title("title")
+        found.put("series", name)                   # the show alone, for digests ("Severance S02E01–E10")
         year = series.year("year")
         found.put("year", year)
         series_path = series.path("path")
@@ -467,3 +504,41 @@ def _describe_readarr(fields: Fields, event_type: str, kind: str) -> _Found:
 def parse_readarr(body: Mapping[str, Any], source: str, source_type: str, raw: str) -> Event:
     """Build an Event from a Readarr webhook body, or raise BadPayload naming the field."""
     return _parse("readarr", "Readarr", _describe_readarr, body, source, source_type, raw)
+
+
+# Prowlarr ----------------------------------------------------------------------------------------
+
+# Prowlarr's GrabTrigger (camelCase on the wire): an app fetched the release through Prowlarr's API
+# (Radarr, Sonarr, …, named in `source`), or someone grabbed it by hand in Prowlarr itself.
+GRAB_TRIGGERS = {"api": "api", "manual": "manual"}
+UNKNOWN_CLIENT = "Other"        # Prowlarr's `source` for a client whose User-Agent it does not know
+HOST_MAX = 253                  # a DNS name (Prowlarr's `host`: the client's host name, or its address)
+
+
+def _describe_prowlarr(fields: Fields, event_type: str, kind: str) -> _Found:
+    """Prowlarr's Grab: a release an indexer handed out, for an app (`source`) or by hand. The
+    release, its indexer, size and download client are read as for the other apps (_details)."""
+    found = _Found("release")
+    del found.media["media_type"]       # a release is no library's media: no refresher takes it as its own
+    trigger = fields.choice("trigger", GRAB_TRIGGERS, "api or manual", fold_case=True)
+    found.put("trigger", trigger)
+    grabbed_by = fields.label("source", "an application name")
+    if grabbed_by and trigger != "manual" and grabbed_by != UNKNOWN_CLIENT:
+        found.media["grabbed_by"] = grabbed_by          # "Radarr": the app the release went to
+    found.put("host", fields.label("host", "a host name", HOST_MAX))
+    found.put("download_client_type", fields.label("downloadClientType", "a download client type"))
+    release = fields.obj("release")
+    if release is not None:
+        categories = release.texts("categories", LABEL_MAX)
+        if categories:
+            found.media["categories"] = categories
+        flags = release.texts("indexerFlags", LABEL_MAX)
+        if flags:
+            found.media["indexer_flags"] = flags
+    return found
+
+
+def parse_prowlarr(body: Mapping[str, Any], source: str, source_type: str, raw: str) -> Event:
+    """Build an Event from a Prowlarr webhook body (Grab, Health, HealthRestored, ApplicationUpdate,
+    Test: the *arr shape without media), or raise BadPayload naming the field."""
+    return _parse("prowlarr", "Prowlarr", _describe_prowlarr, body, source, source_type, raw)

@@ -24,11 +24,17 @@ media["output_texts"] their text outputs (outputs[].data.text).
 
 ComfyDeploy never signs its webhooks: a source of this type is protected by a token in the webhook
 URL (`[sources.NAME] token`, `?token=…`), never by `secret` (refused at config load).
+
+ComfyDeploy also answers for a run on its status API (`GET {api_url}/run/{run_id}`, Bearer API
+key; `WorkflowRunModel` in comfy-deploy/api): `parse_comfydeploy_run` turns that answer into the
+event its final webhook would have made, for a run whose webhook never came (notifyd.run_poll).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from notifyd.fields import URL_MAX, Fields, clip
@@ -60,6 +66,9 @@ KINDS = {"completed": "run.completed", "failed": "run.failed", "timeout": "run.f
 LEVELS = {"completed": "success", "failed": "failure", "timeout": "failure", "cancelled": "warning"}
 ERRORS = {"timeout": "the run timed out", "cancelled": "the run was cancelled"}
 PROGRESS_TOLERANCE = 0.01  # a progress this far outside 0..1 is rounding, and is clamped
+STATUS_API_PATH = "/run/{run_id}"          # ComfyDeploy's GET run, under its API's base URL
+STATUS_API_URL = "https://api.comfydeploy.com/api"
+STATUS_API_VIA = "status_api"              # media["via"] of an event made from the status API's answer
 
 
 def parse_comfydeploy(body: Mapping[str, Any], source: str, source_type: str, raw: str) -> Event:
@@ -102,6 +111,17 @@ def parse_comfydeploy(body: Mapping[str, Any], source: str, source_type: str, ra
     media["level"] = level
     return Event(source=source, source_type=source_type, kind=kind, title=title, body="", paths=(),
                  media=media, payload=raw)
+
+
+def parse_comfydeploy_run(answer: Mapping[str, Any], source: str, source_type: str) -> Event:
+    """The event a run's `run.updated` webhook would have made, from the status API's answer about
+    it (`id`, `status`, `live_status`, `progress`, `outputs`: the webhook's fields under the API's
+    names); media["via"] says where it came from. BadPayload names the answer's field."""
+    run_id = Fields(answer).run_id("id", required=True)
+    body = {"event_type": STATUS_EVENT, "status": answer.get("status"), "live_status": answer.get("live_status"),
+            "progress": answer.get("progress"), "run_id": run_id, "outputs": answer.get("outputs") or []}
+    event = parse_comfydeploy(body, source, source_type, json.dumps(body, separators=(",", ":")))
+    return replace(event, media={**event.media, "via": STATUS_API_VIA})
 
 
 def _output_texts(outputs: list[Mapping[str, Any]]) -> list[str]:

@@ -338,12 +338,24 @@ class Store(ABC):
         """Per event, the jobs that deliver it: its own and those it collapsed into."""
 
     @abstractmethod
+    def events_of_job(self, job_id: int) -> list[StoredEvent]:
+        """The events one job delivers, oldest first: its own and those that collapsed into it (a
+        digest's window, a folder's refresh). Empty when it has none (maintenance)."""
+
+    @abstractmethod
     def get_run(self, run_id: str) -> Run:
         """The run, or NotFound."""
 
     @abstractmethod
     def list_runs(self, limit: int = 50) -> list[Run]:
         """Newest first."""
+
+    @abstractmethod
+    def stale_runs(self, before: float, sources: Collection[str], limit: int, *,
+                   after: tuple[float, str] | None = None) -> list[Run]:
+        """Runs of these sources that are not final and were last updated before `before`, in
+        (updated_at, id) order, at most `limit`; `after` (a run's updated_at and id) continues a
+        listing past the runs it already gave (notifyd.run_poll)."""
 
     @abstractmethod
     def queue_depth(self, now: float) -> QueueDepth:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from notifyd import strict_json
 from notifyd.errors import NotFound
 from notifyd.model import (
+    FINAL_RUN_STATUSES,
     FINISHED_JOB_STATES,
     RETRYABLE_JOB_STATES,
     Attempt,
@@ -582,6 +583,15 @@ class SqlStore(Store):
             by_event[row[-1]].append(job_from_row(row[:-1]))
         return by_event
 
+    def events_of_job(self, job_id: int) -> list[StoredEvent]:
+        prefixed = ", ".join("e." + c for c in EVENT_COLUMNS.split(", "))
+        with self.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {prefixed} FROM events e JOIN jobs j ON j.event_id = e.id WHERE j.id = ? "
+                f"UNION SELECT {prefixed} FROM events e JOIN job_events l ON l.event_id = e.id WHERE l.job_id = ? "
+                "ORDER BY 1", (job_id, job_id)).fetchall()
+        return [event_from_row(r) for r in rows]
+
     def get_run(self, run_id: str) -> Run:
         with self.reading() as conn:
             row = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -592,6 +602,21 @@ class SqlStore(Store):
     def list_runs(self, limit: int = 50) -> list[Run]:
         with self.reading() as conn:
             rows = conn.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        return [run_from_row(r) for r in rows]
+
+    def stale_runs(self, before: float, sources: Collection[str], limit: int, *,
+                   after: tuple[float, str] | None = None) -> list[Run]:
+        names, final = list(sources), sorted(str(s) for s in FINAL_RUN_STATUSES)
+        if not names:
+            return []
+        past, params = "", []
+        if after is not None:
+            past, params = " AND (updated_at > ? OR (updated_at = ? AND id > ?))", [after[0], after[0], after[1]]
+        with self.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE source IN ({_marks(names)}) AND status NOT IN ({_marks(final)}) "
+                f"AND updated_at < ?{past} ORDER BY updated_at, id LIMIT ?",
+                (*names, *final, before, *params, limit)).fetchall()
         return [run_from_row(r) for r in rows]
 
     def queue_depth(self, now: float) -> QueueDepth:
