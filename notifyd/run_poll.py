@@ -31,6 +31,7 @@ from notifyd.errors import NotifydError, StoreUnavailable, WebhookError
 from notifyd.ingest import record_event
 from notifyd.json_body import decode_body
 from notifyd.model import Event, JobKind, JobSpec, Run
+from notifyd.run_state import REGISTERED
 from notifyd.sources import SOURCE_TYPES, StatusApi
 from notifyd.store import Store
 
@@ -52,9 +53,11 @@ class StatusApiError(NotifydError):
     """The status API gave no usable answer about a run; `source_wide` when asking about its other
     runs now would fail alike (the key refused, the API down)."""
 
-    def __init__(self, reason: str, *, source_wide: bool = False) -> None:
+    def __init__(self, reason: str, *, source_wide: bool = False, unknown: bool = False) -> None:
         super().__init__(reason)
         self.source_wide = source_wide
+        self.unknown = unknown          # 404: the API knows no such run (for a registered run: not this source's)
+        self.source: SourceConfig | None = None     # whose API said it, when several were asked
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,19 @@ class PollPlan:
     @property
     def every(self) -> float:
         return min(self.stale_after, EVERY_MAX)
+
+    @property
+    def owners(self) -> list[str]:
+        """The run owners to look at: the sources with a status API, and "api" for runs a client
+        registered that no webhook has reported on yet (their one final webhook may be the lost one)."""
+        return [*self.sources, REGISTERED]
+
+    def asked_for(self, run: Run) -> list[SourceConfig]:
+        """Whom to ask about a run: its source; for a registered run that no webhook claimed, each
+        source with a status API in turn (the first that knows it answers)."""
+        if run.source in self.sources:
+            return [self.sources[str(run.source)]]
+        return list(self.sources.values())
 
 
 def poll_plan(config: Config) -> PollPlan | None:
@@ -128,19 +144,20 @@ def poll_stale_runs(store: Store, config: Config, plan: PollPlan, connect: Calla
     API errors are logged and counted, and so is a bug met with one run (logged with its trace)."""
     now = clock()
     report = PollReport()
-    runs = store.stale_runs(now - plan.stale_after, plan.sources, BATCH, after=after)
+    runs = store.stale_runs(now - plan.stale_after, plan.owners, BATCH, after=after)
     given_up: set[str] = set()          # sources whose other runs are not asked in this poll
     with ExitStack() as stack:
         client: httpx.Client | None = None
         for run in runs:
-            source = plan.sources[run.source or ""]
-            if source.name in given_up:
+            sources = [s for s in plan.asked_for(run) if s.name not in given_up]
+            if not sources:
                 report.failed += 1
                 continue
             report.asked += 1
             client = client or stack.enter_context(connect())
+            source = sources[0]
             try:
-                event = ask_status_api(client, source, run.id)
+                event, source = _answer(client, sources, run.id)
                 if not event.media.get("final"):
                     report.going += 1
                 elif _apply_end(store, config, run, event, clock()):
@@ -149,13 +166,18 @@ def poll_stale_runs(store: Store, config: Config, plan: PollPlan, connect: Calla
                     report.moved += 1
             except StatusApiError as exc:
                 report.failed += 1
+                source = exc.source or source
                 if exc.source_wide:
                     given_up.add(source.name)
                     log.warning("the status API of source %s: %s; its stale runs are asked again at the next poll",
                                 source.name, exc)
                 else:
-                    log.warning("run %s: the status API of source %s: %s; asked again at the next poll",
-                                run.id, source.name, exc)
+                    # A registered run that no status API knows may track something else entirely
+                    # (an upload): asked again quietly, not warned about at every poll.
+                    quietly = exc.unknown and run.source == REGISTERED
+                    log.log(logging.DEBUG if quietly else logging.WARNING,
+                            "run %s: the status API of source %s: %s; asked again at the next poll",
+                            run.id, source.name, exc)
             except StoreUnavailable:
                 raise
             except Exception:           # a bug met with one run must not stop the others' polling
@@ -165,6 +187,19 @@ def poll_stale_runs(store: Store, config: Config, plan: PollPlan, connect: Calla
     report.after = (runs[-1].updated_at, runs[-1].id) if len(runs) == BATCH else None
     report.next_in = _next_poll(store, plan, clock(), more=report.after is not None)
     return report
+
+
+def _answer(client: httpx.Client, sources: list[SourceConfig], run_id: str) -> tuple[Event, SourceConfig]:
+    """The first answer about the run from these sources, in turn: a source whose API does not
+    know the run (404) passes it to the next; any other refusal ends the search."""
+    for n, source in enumerate(sources):
+        try:
+            return ask_status_api(client, source, run_id), source
+        except StatusApiError as exc:
+            if not exc.unknown or n == len(sources) - 1:
+                exc.source = source
+                raise
+    raise AssertionError("no source to ask")
 
 
 def ask_status_api(client: httpx.Client, source: SourceConfig, run_id: str) -> Event:
@@ -184,7 +219,8 @@ def ask_status_api(client: httpx.Client, source: SourceConfig, run_id: str) -> E
         raise StatusApiError(f"cannot be reached ({type(exc).__name__}: {str(exc)[:DETAIL_MAX]})",
                              source_wide=True) from None
     if status != 200:
-        raise StatusApiError(_refusal(status, raw, source.name), source_wide=status in SOURCE_WIDE)
+        raise StatusApiError(_refusal(status, raw, source.name), source_wide=status in SOURCE_WIDE,
+                             unknown=status == 404)
     try:
         answer = decode_body(raw, content_type)
         event = api.parse(answer, source.name, source.type)
@@ -244,7 +280,7 @@ def _next_poll(store: Store, plan: PollPlan, now: float, *, more: bool) -> float
     else when the oldest waiting run turns stale (at least `every` away), else stale_after."""
     if more:
         return plan.every
-    oldest = store.stale_runs(now + plan.stale_after, plan.sources, 1)
+    oldest = store.stale_runs(now + plan.stale_after, plan.owners, 1)
     if not oldest:
         return plan.stale_after
     return min(plan.stale_after, max(plan.every, oldest[0].updated_at + plan.stale_after - now))

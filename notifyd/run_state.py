@@ -29,7 +29,8 @@ UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 RUN_FINAL_KINDS = ("run.completed", "run.failed")
 IGNORED_KIND = "run.ignored"         # an update that changed nothing: recorded, quiet
 OUTPUTS_MAX = 1000                   # outputs a run keeps, however many `run.output` updates add
-OWNERLESS = (None, "api")            # registered by a client, or not yet reported on
+REGISTERED = "api"                   # the owner of a run a client registered (POST /runs) before any webhook
+OWNERLESS = (None, REGISTERED)       # registered by a client, or not yet reported on
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from notifyd.fanout import plan_jobs
 from notifyd.fields import SAFE_INTEGER, Fields, describe
 from notifyd.model import Event, Run
 from notifyd.quiet_hours import defer_quiet, zone_of
-from notifyd.run_state import UNIT_SECONDS, StatusUpdate, advance, describe_event, new_run, registered_media
+from notifyd.run_state import REGISTERED, UNIT_SECONDS, StatusUpdate, advance, describe_event, new_run, registered_media
 from notifyd.store import Tx
 
 
@@ -124,7 +124,7 @@ def register_run(tx: Tx, reg: Registration, now: float, config: Config | None = 
     then); one registered before is a RunConflict."""
     # Created unregistered, then checked: of two registrations racing on one id, the second
     # finds the first's row (the primary key decides) already registered.
-    run = tx.run_for_update(reg.id, create=new_run(reg.id, "api", now))
+    run = tx.run_for_update(reg.id, create=new_run(reg.id, REGISTERED, now))
     assert run is not None
     if run.registered:
         raise RunConflict(f"run {reg.id!r} is already registered")

@@ -461,6 +461,45 @@ def test_a_bug_met_with_one_run_leaves_the_others_polled(tmp_path: Path, api: St
         store.close()
 
 
+def test_a_registered_run_no_webhook_ever_reached_is_asked_of_each_status_api_in_turn(
+        tmp_path: Path, api: StatusApiStandIn) -> None:
+    """ComfyDeploy sends intermediate statuses only when asked to: a run's one webhook may be its
+    final one, and that may be the one lost. The run, still owned by its registration, is asked of
+    each source with a status API; one that does not know it (404) passes it on."""
+    other = StatusApiStandIn(API_KEY)                  # another account: knows nothing of the run
+    config = parse_config_text(f"""[runs]\nstale_after = "10m"
+[sources.first]
+type = "comfydeploy"
+api_url = "{other.url}"
+api_key = "{API_KEY}"
+[sources.second]
+type = "comfydeploy"
+api_url = "{api.url}"
+api_key = "{API_KEY}"
+""", tmp_path / "config.toml", env={})
+    plan = poll_plan(config)
+    assert plan is not None and plan.owners == ["first", "second", "api"]
+    store = SqliteStore(tmp_path / "notifyd.db", node_id="test")
+    store.migrate()
+    try:
+        run_id = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+        stale_run(store, run_id, NOW - 900, source="api")
+        api.answer(run_id, answer_for(run_id, "success"))
+        report = poll_stale_runs(store, config, plan, lambda: httpx.Client(timeout=5), lambda: NOW)
+        assert (report.asked, report.failed, report.ended) == (1, 0, [run_id])
+        ended = store.get_run(run_id)
+        assert (ended.status, ended.source) == (RunStatus.COMPLETED, "second")
+        assert [path for path, _ in other.requests] == [f"/api/run/{run_id}"]     # asked first, did not know it
+        nobody = "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f"                           # known to neither
+        stale_run(store, nobody, NOW - 900, source="api")
+        report = poll_stale_runs(store, config, plan, lambda: httpx.Client(timeout=5), lambda: NOW)
+        assert (report.asked, report.failed, report.ended) == (1, 1, [])
+        assert store.get_run(nobody).status == RunStatus.RUNNING
+    finally:
+        store.close()
+        other.close()
+
+
 def test_the_next_poll_comes_when_the_oldest_run_turns_stale(tmp_path: Path, api: StatusApiStandIn) -> None:
     config = a_config(tmp_path, api.url)
     plan = poll_plan(config)
@@ -474,8 +513,8 @@ def test_the_next_poll_comes_when_the_oldest_run_turns_stale(tmp_path: Path, api
         stale_run(store, "r-almost", NOW - 590)
         assert run_poll._next_poll(store, plan, NOW, more=False) == 60.0             # never sooner than `every`
         assert run_poll._next_poll(store, plan, NOW, more=True) == 60.0
-        stale_run(store, "r-other", NOW - 5000, source="api")                         # nobody to ask about it
-        assert [r.id for r in store.stale_runs(NOW, plan.sources, 10)] == ["r-almost", "r-young"]
+        stale_run(store, "r-other", NOW - 5000, source="radarr")                      # nobody to ask about it
+        assert [r.id for r in store.stale_runs(NOW, plan.owners, 10)] == ["r-almost", "r-young"]
     finally:
         store.close()
 
