@@ -218,7 +218,9 @@ def fetch_picture(client: httpx.Client, url: str, *, room: int, budget: int, dea
         if left <= 0:
             raise PictureUnusable("timed out")
         try:
-            with client.stream("GET", pinned, headers=host_header, extensions=extensions,
+            # Asked for as it is: a compressed body could inflate far past `room` within one chunk.
+            with client.stream("GET", pinned, headers={**host_header, "Accept-Encoding": "identity"},
+                               extensions=extensions,
                                timeout=httpx.Timeout(left, connect=min(left, 10.0))) as response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers["location"])
@@ -239,11 +241,14 @@ def _read(response: httpx.Response, *, room: int, budget: int, deadline: float,
     said = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if _said_type(said) is None:
         raise PictureUnusable(f"not an image (Content-Type {_quoted(said or None)})")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise PictureUnusable(f"sent compressed ({_quoted(encoding[:20])}) though asked for it as it is")
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > room:
         raise PictureUnusable(_too_big(room, budget, int(length)))
     data = bytearray()
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         data += chunk
         if len(data) > room:
             raise PictureUnusable(_too_big(room, budget))

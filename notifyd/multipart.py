@@ -25,6 +25,9 @@ MAX_PARTS = 16                  # a webhook form carries a payload and a picture
 # The parser reads line by line in Python: 1 MiB of line breaks costs it seconds. A poster of 256 KiB
 # holds about 4,000 byte values that break lines; a form of many times that is no webhook's.
 MAX_LINE_BREAKS = 20_000
+# The parser reads header parameters in time that grows faster than their count, and recurses on
+# nested comments: a webhook's Content-Type and part headers fit in far less than this.
+MAX_HEADERS = 2048
 _MALFORMED = (email_errors.NoBoundaryInMultipartDefect, email_errors.StartBoundaryNotFoundDefect,
               email_errors.CloseBoundaryNotFoundDefect, email_errors.MultipartInvariantViolationDefect,
               email_errors.MissingHeaderBodySeparatorDefect, email_errors.InvalidMultipartContentTransferEncodingDefect)
@@ -60,6 +63,16 @@ def media_type(content_type: str | None) -> str:
 
 def form_parts(raw: bytes, content_type: str) -> list[FormPart]:
     """The parts of a multipart/form-data body, in order, or BadRequest saying what is malformed."""
+    try:
+        return _form_parts(raw, content_type)
+    except RecursionError:      # the parser recurses per nested part and per nested comment in a header
+        raise BadRequest("the multipart body nests too deeply (parts, or comments in a header)") from None
+
+
+def _form_parts(raw: bytes, content_type: str) -> list[FormPart]:
+    if len(content_type) > MAX_HEADERS:
+        raise BadRequest(f"the Content-Type header is {len(content_type)} characters; a form's needs far fewer "
+                         f"(the limit is {MAX_HEADERS})")
     head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
     # Checked before parsing, which would spend seconds on a body of forms nested thousands deep or
     # of a million lines; a form of thousands of parts is no webhook either.
@@ -72,10 +85,9 @@ def form_parts(raw: bytes, content_type: str) -> list[FormPart]:
     boundary = _boundary(head)
     if boundary and raw.count(b"--" + boundary) > MAX_PARTS + 1:
         raise BadRequest(f"the multipart body has more than {MAX_PARTS} parts")
-    try:
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
-    except RecursionError:      # nesting the check above missed: the parser recurses per level
-        raise BadRequest("the multipart body nests parts too deeply") from None
+    if boundary:
+        _check_part_headers(raw, boundary)
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
     _check(message.defects, "the multipart body")
     if not message.is_multipart():
         raise BadRequest("the multipart body holds no parts")
@@ -91,6 +103,18 @@ def form_parts(raw: bytes, content_type: str) -> list[FormPart]:
                               charset=part.get_content_charset(),
                               data=data if isinstance(data, bytes) else b""))
     return parts
+
+
+def _check_part_headers(raw: bytes, boundary: bytes) -> None:
+    """BadRequest when a part's headers (from its boundary to the blank line) pass MAX_HEADERS bytes."""
+    start = raw.find(b"--" + boundary)
+    while start != -1:
+        ends = [end for end in (raw.find(b"\r\n\r\n", start), raw.find(b"\n\n", start)) if end != -1]
+        end = min(ends) if ends else len(raw)
+        if end - start > MAX_HEADERS:
+            raise BadRequest(f"a part's headers in the multipart body pass {MAX_HEADERS} bytes; a form's "
+                             "name, filename and type need far fewer")
+        start = raw.find(b"--" + boundary, end)
 
 
 def _boundary(head: bytes) -> bytes | None:

@@ -7,6 +7,7 @@ attach_max leaves out never stops the message."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import random
 import struct
@@ -70,6 +71,7 @@ class Route:
     status: int = 200
     length: bool = True                     # send Content-Length (else the body ends when the connection does)
     location: str | None = None
+    encoding: str | None = None             # a Content-Encoding header, sent whatever was asked for
 
 
 class ImageServer:
@@ -78,6 +80,7 @@ class ImageServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: list[str] = []
+        self.asked_encoding: list[str | None] = []
         self._lock = threading.Lock()
         server = self
 
@@ -91,6 +94,10 @@ class ImageServer:
                 self.send_header("Content-Type", route.content_type)
                 if route.location:
                     self.send_header("Location", route.location)
+                if route.encoding:
+                    self.send_header("Content-Encoding", route.encoding)
+                with server._lock:
+                    server.asked_encoding.append(self.headers.get("Accept-Encoding"))
                 if route.length:
                     self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
@@ -136,6 +143,8 @@ def images() -> Iterator[ImageServer]:
         "/to-metadata.png": Route(b"", "text/plain", 302, location="http://169.254.169.254/latest/meta-data/"),
         "/loop.png": Route(b"", "text/plain", 302, location="/loop.png"),
         "/gone.png": Route(b"gone", "text/plain", 404),
+        # 10 MiB of zeros in 10 KiB: inflated, one network chunk would pass attach_max at once.
+        "/bomb.png": Route(gzip.compress(b"\x89PNG\r\n\x1a\n" + bytes(10 * 1024 * 1024)), encoding="gzip"),
     })
     yield server
     server.close()
@@ -226,6 +235,14 @@ def test_a_page_is_not_a_picture_whatever_it_is_called(images: ImageServer) -> N
     assert [str(m) for m in pictures.missed] == [
         f"127.0.0.1:{images.port}/page.png: not an image (Content-Type 'text/html')",
         f"127.0.0.1:{images.port}/lie.png: not an image (its bytes are not JPEG, PNG, GIF or WebP)"]
+
+
+def test_a_picture_is_asked_for_as_it_is_and_a_compressed_one_is_refused_unread(images: ImageServer) -> None:
+    pictures = get(images, media_with(outputs=[images.url("/bomb.png"), images.url("/small.png")]))
+    assert [p.name for p in pictures.found] == ["small.png"]
+    assert [str(m) for m in pictures.missed] == [
+        f"127.0.0.1:{images.port}/bomb.png: sent compressed ('gzip') though asked for it as it is"]
+    assert set(images.asked_encoding) == {"identity"}
 
 
 @pytest.mark.parametrize("path", ["/big.png", "/streamed.png"])

@@ -102,6 +102,8 @@ BAD: list[tuple[str, str, Any, str]] = [
     ("down", "monitor", None, "monitor"),
     ("down", "heartbeat.ping", "fast", "heartbeat.ping"),
     ("down", "heartbeat.time", "yesterday", "heartbeat.time"),
+    ("down", "heartbeat.time", "0001-01-01T00:00:00+01:00", "heartbeat.time"),     # before year 1 in UTC
+    ("down", "heartbeat.time", "9999-12-31T23:59:59-01:00", "heartbeat.time"),     # after 9999 in UTC
     ("up", "heartbeat.lastDownTime", "2025-13-01 00:00:00", "heartbeat.lastDownTime"),
     ("down", "monitor.name", ["Jellyfin"], "monitor.name"),
     ("down", "monitor.port", 70000, "monitor.port"),

@@ -149,6 +149,6 @@ def _time(fields: Fields, key: str) -> datetime | None:
         if not _TIME.fullmatch(text):
             raise ValueError(text)
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):     # year 1 or 9999 with an offset leaves the calendar in UTC
         raise fields.refuse(key, TIME_RULE, text) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
