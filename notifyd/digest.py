@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from notifyd.fanout import DIGEST_MAX
 from notifyd.messages import Message
 from notifyd.model import Event, StoredEvent
 from notifyd.templates import render
@@ -44,9 +45,11 @@ class _Group:
 
 
 def render_digest(events: Sequence[StoredEvent], overrides: Mapping[str, Mapping[str, str]] | None = None) -> Message:
-    """One message for a digest's events (oldest first); a digest of one event is that event's own."""
-    kept = told_once([e.event for e in events])
-    if len(kept) == 1:
+    """One message for a digest's events (oldest first); a digest of one event is that event's own.
+    Past DIGEST_MAX, the last line says there were more (the job's events are read DIGEST_MAX + 1 at most)."""
+    more = len(events) > DIGEST_MAX
+    kept = told_once([e.event for e in events[:DIGEST_MAX]])
+    if len(kept) == 1 and not more:
         return render(kept[0], overrides)
     lines: list[str] = []
     groups: dict[tuple[str, ...], tuple[int, _Group]] = {}     # a group's line, filled once every event is in
@@ -62,6 +65,8 @@ def render_digest(events: Sequence[StoredEvent], overrides: Mapping[str, Mapping
     for key, (line, group) in groups.items():
         lines[line] = _describe(key, group)
     level = max((str(e.media.get("level", "info")) for e in kept), key=_severity)
+    if more:
+        lines.append(f"… and more after these {DIGEST_MAX} (`notifyd events list` has them all)")
     if len(lines) == 1:
         title, _, body = lines[0].partition(" · ")
         return Message(title=title, body=body or title, level=level)

@@ -111,6 +111,7 @@ def gathers(service: ServiceConfig, event: Event) -> bool:
 
 
 DIGEST_KEY = "digest:"
+DIGEST_MAX = 200         # events one digest tells; past them it says there were more (a library scan's flood)
 
 
 def is_digest(spec: JobSpec) -> bool:

@@ -17,7 +17,7 @@ from notifyd.channels import CHANNEL_TYPES, load_channel
 from notifyd.channels.base import Channel
 from notifyd.config import Config, ServiceConfig
 from notifyd.errors import NotFound, PermanentError, Skipped, StoreUnavailable
-from notifyd.fanout import CALLBACK_SERVICE
+from notifyd.fanout import CALLBACK_SERVICE, DIGEST_MAX
 from notifyd.model import Delivery, Job, JobKind, StoredEvent
 from notifyd.quiet_hours import QuietHours, deferred_until, zone_of
 from notifyd.retention import EVERY as RETENTION_EVERY
@@ -83,7 +83,7 @@ def delivery_for(job: Job, store: Store) -> Delivery:
         return store.get_event(job.event_id)
 
     return Delivery(job_id=job.id, service=job.service, kind=job.kind, data=job.data, load_event=load_event,
-                    load_events=lambda: store.events_of_job(job.id))
+                    load_events=lambda: store.events_of_job(job.id, limit=DIGEST_MAX + 1))
 
 
 def deliver_to_service(job: Job, ctx: JobContext) -> str:

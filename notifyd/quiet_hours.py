@@ -117,11 +117,11 @@ def defer_quiet(specs: Sequence[JobSpec], services: Iterable[ServiceConfig], *, 
 
 
 def _posix(local: datetime, zone: tzinfo | None, *, after: float) -> float:
-    """A naive local wall-clock time as POSIX seconds. A time that a spring-forward gap skips is
-    taken as the first moment after the gap; an ambiguous one (autumn) as its later occurrence, so
-    the window never ends early."""
-    for fold in (1, 0):
-        stamp = local.replace(tzinfo=zone, fold=fold).timestamp() if zone else local.replace(fold=fold).timestamp()
-        if stamp > after:
-            return stamp
-    return after
+    """A naive local wall-clock time as POSIX seconds, the later of its two readings: a time a
+    spring-forward gap skips (02:30 on that night) is read with the offset before the gap (it
+    becomes 03:30), an ambiguous one (autumn) as its second occurrence; so the window never ends
+    early."""
+    stamps = [local.replace(tzinfo=zone, fold=fold).timestamp() if zone else local.replace(fold=fold).timestamp()
+              for fold in (0, 1)]
+    later = max(stamps)
+    return later if later > after else after

@@ -94,7 +94,10 @@ def run_job(claim: Claim, ctx: JobContext, redact: Redactor, *, policy: RetryPol
             _switch_off(ctx, job.service, error.error, now)
         finish = failed(job, error, policy, now, rand)
         if finish.run_at is not None:
-            finish = replace(finish, run_at=retry_due(job, ctx, finish.run_at))
+            try:
+                finish = replace(finish, run_at=retry_due(job, ctx, finish.run_at))
+            except Exception:     # a bug here must not end the worker: the retry keeps its backoff time
+                log.exception("job %d %s: placing its retry after quiet hours failed", job.id, job.service)
     assert finish is not None
     outcome, refused = _record(ctx.store, claim, finish, now, pause)
     _report(claim, finish, outcome, error, elapsed, refused, observe)

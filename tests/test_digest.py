@@ -18,7 +18,7 @@ import pytest
 
 from notifyd.config import Config, parse_config
 from notifyd.digest import episode_ranges, render_digest, told_once
-from notifyd.fanout import gathers, plan_jobs
+from notifyd.fanout import DIGEST_MAX, gathers, plan_jobs
 from notifyd.ingest import record_event
 from notifyd.job_handlers import ChannelCache, JobContext
 from notifyd.logs import Redactor
@@ -103,6 +103,14 @@ def test_an_import_complete_tells_its_per_file_events_once() -> None:
     assert render_digest(stored(*files, pack)).title == render_digest(stored(pack)).title
 
 
+def test_a_flood_is_told_up_to_its_limit_and_says_there_was_more() -> None:
+    backups = [Event("nas", "generic", "backup", f"Backup {n}", media={"level": "success"}) for n in range(DIGEST_MAX + 1)]
+    message = render_digest(stored(*backups))
+    lines = message.body.split("\n")
+    assert len(lines) == DIGEST_MAX + 1 and lines[-2] == f"Backup {DIGEST_MAX - 1}"
+    assert lines[-1] == f"… and more after these {DIGEST_MAX} (`notifyd events list` has them all)"
+
+
 def test_overrides_still_word_the_lines_they_cover() -> None:
     backup = Event("nas", "generic", "backup", "", body="x", media={"level": "success"})
     templates = {"backup": {"title": "Backup of {{ source }}", "body": "ok"}}
@@ -117,13 +125,14 @@ def digest_config(url: str = "json://127.0.0.1:9/x", **extra: Any) -> Config:
         "digest": {"type": "apprise", "url": url, "digest": "2m", **extra},
         "now": {"type": "apprise", "url": url},
         "per_run": {"type": "apprise", "url": "tgram://123456789:ABCdefGHIjklMNOpqrSTUvwxYZ/{chat_id}",
-                    "digest": "2m", "events": ["run.completed"]},
+                    "events": ["run.completed"]},
     }}, path=None)
 
 
 def test_what_a_digest_gathers() -> None:
     config = digest_config()
-    digest, per_run = config.services["digest"], config.services["per_run"]
+    digest = config.services["digest"]
+    per_run = replace(config.services["per_run"], options={**config.services["per_run"].options, "digest": 120.0})
     success = Event("a", "generic", "x", "t", media={"level": "success"})
     assert gathers(digest, success)
     assert not gathers(digest, replace(success, media={"level": "failure"}))

@@ -71,6 +71,9 @@ def test_daylight_saving_is_the_zone_s() -> None:
     window = parse_quiet_hours("01:00-03:30")
     # 29 March 2026: 02:00 becomes 03:00 in Berlin; the window still ends at 03:30 local.
     assert window.ends_after(at("2026-03-29 01:30", berlin), berlin) == at("2026-03-29 03:30", berlin)
+    # A window that ends inside the gap (02:30 does not exist that night) ends after it, never before.
+    spring = parse_quiet_hours("23:00-02:30")
+    assert spring.ends_after(at("2026-03-28 23:30", berlin), berlin) == at("2026-03-29 01:30", UTC_ZONE)   # 03:30 CEST
     # 25 October 2026: 03:00 becomes 02:00; 01:30 local is one hour of a window that ends at 03:30.
     ends = window.ends_after(at("2026-10-25 01:30", berlin), berlin)
     assert ends == at("2026-10-25 03:30", berlin)
@@ -114,6 +117,23 @@ def test_config_names_the_key_of_a_bad_window_or_zone(tmp_path: Path) -> None:
     path.write_text('[services.a]\ntype = "apprise"\nurl = "json://x/y"\nquiet_bypass = ["urgent"]\n')
     with pytest.raises(ConfigError, match="services.a.quiet_bypass"):
         load_config(path)
+
+
+@pytest.mark.parametrize(("keys", "refused", "reason"), [
+    ('quiet_bypass = ["failure"]', "quiet_bypass", "does nothing without quiet_hours"),
+    ("digest_all = true", "digest_all", "does nothing without digest"),
+    ('attach_max = "5MiB"', "attach_max", "does nothing without attach"),
+    ('digest = "2m"\nurl = "tgram://123456789:ABC/{chat_id}"', "digest", "a URL filled per run"),
+])
+def test_a_key_that_would_do_nothing_is_refused_by_name(tmp_path: Path, keys: str, refused: str, reason: str) -> None:
+    path = tmp_path / "config.toml"
+    url = "" if "url =" in keys else 'url = "json://x/y"\n'
+    path.write_text(f'[services.a]\ntype = "apprise"\n{url}{keys}\n')
+    with pytest.raises(ConfigError, match=f"services.a.{refused}") as info:
+        load_config(path)
+    assert reason in str(info.value)
+    path.write_text('[services.a]\ntype = "apprise"\nurl = "json://x/y"\nattach = false\nattach_max = "5MiB"\n')
+    assert load_config(path).services["a"].options["attach_max"] == 5 * 1024 * 1024     # switched off, kept
 
 
 def event(title: str, level: str = "info") -> Event:

@@ -151,7 +151,7 @@ def test_unique_key_collapses_while_queued_only(queue: Queue, store: Store) -> N
 
 def test_a_collapsed_job_serves_every_event_that_joined_it(queue: Queue, store: Store) -> None:
     with store.transaction() as tx:
-        one = tx.insert_event(event(), NOW)
+        one = tx.insert_event(replace(event(), payload='{"body": "as received"}'), NOW)
         two = tx.insert_event(event(), NOW)
         [job] = tx.enqueue(one, [spec(unique_key="refresh:x")], 3, NOW)
         [joined] = tx.enqueue(two, [spec(unique_key="refresh:x")], 3, NOW)
@@ -159,6 +159,10 @@ def test_a_collapsed_job_serves_every_event_that_joined_it(queue: Queue, store: 
     jobs = store.jobs_of_events([one, two])
     assert [j.id for j in jobs[one]] == [job.id] and [j.id for j in jobs[two]] == [job.id]
     assert [e.id for e in store.events_of_job(job.id)] == [one, two]      # a digest reads them all, oldest first
+    assert [e.id for e in store.events_of_job(job.id, limit=1)] == [one]
+    with store.transaction() as tx:
+        assert tx.event_services(two) == {"s"}                            # it has a job: the one it joined
+    assert {e.event.payload for e in store.events_of_job(job.id)} == {"{}"}  # without the bodies as received
 
 
 def test_a_job_without_events_has_none(queue: Queue, store: Store) -> None:

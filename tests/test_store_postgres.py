@@ -155,3 +155,36 @@ def test_the_password_is_never_shown() -> None:
     assert "s3cret" not in PostgresStore(url, node_id="n").location
     assert mask_url("postgresql://db.example/notifyd") == "postgresql://db.example/notifyd"
     assert "pw123" not in mask_url("postgresql://db.example/notifyd?password=pw123")
+
+
+def test_a_digest_being_joined_is_not_claimed_until_the_join_commits(nodes: list[PostgresStore]) -> None:
+    """Node A ingests an event into a queued digest while node B looks for work: B must not claim
+    the digest (and read its events) between A's link and A's commit, or A's event is never told."""
+    from notifyd.model import Event
+
+    a, b = nodes
+    now = time.time()
+    digest = JobSpec(service="phone", kind=JobKind.NOTIFY, priority=5, unique_key="digest:phone")
+    with a.transaction() as tx:
+        first = tx.insert_event(Event("nas", "generic", "backup", "first"), now)
+        [job] = tx.enqueue(first, [digest], 3, now)
+    joined = threading.Event()
+    release = threading.Event()
+
+    def join() -> None:
+        with a.transaction() as tx:
+            second = tx.insert_event(Event("nas", "generic", "backup", "second"), now)
+            [again] = tx.enqueue(second, [digest], 3, now)
+            assert again.collapsed and again.id == job.id
+            joined.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=join)
+    writer.start()
+    assert joined.wait(10)
+    assert b.claim(now + 1, 30) is None                 # the job is being joined: skipped, not claimed
+    release.set()
+    writer.join(10)
+    claim = b.claim(now + 1, 30)
+    assert claim is not None and claim.job.id == job.id
+    assert [e.event.title for e in b.events_of_job(job.id)] == ["first", "second"]

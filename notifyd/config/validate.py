@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from notifyd.channels.kinds import CHANNEL_TYPES
+from notifyd.channels.kinds import CHANNEL_TYPES, url_placeholders
 from notifyd.config.model import (
     DEFAULT_LISTEN,
     SECRET_KEYS,
@@ -182,6 +182,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
                     options[opt] = r.get(t, key, opt, _FIELD_KINDS[kind], None)
             elif opt in spec.required:
                 raise r.error(f"{key}.{opt}", f"missing (a {stype} service needs {opt})")
+        _check_companions(r, key, options)
         services[name] = ServiceConfig(
             name=name, type=stype,
             enabled=r.get(t, key, "enabled", _bool, True),
@@ -211,6 +212,22 @@ def _status_api_keys(r: _Reader, table: Mapping[str, Any], key: str, stype: str)
         missing = "api_key" if given == ["api_url"] else "api_url"
         raise r.error(f"{key}.{missing}", f"missing: the status API needs both api_url (such as "
                                           f"\"{status_api.example}\") and api_key")
+
+
+# A key that means nothing without another, which would be taken silently and do nothing.
+_NEEDS = {"quiet_bypass": ("quiet_hours", "the window whose levels it lets through"),
+          "digest_all": ("digest", "the window it gathers failures and warnings into too"),
+          "attach_max": ("attach", "attach = true, which sends the pictures it bounds")}
+
+
+def _check_companions(r: _Reader, key: str, options: Mapping[str, Any]) -> None:
+    for opt, (needed, what) in _NEEDS.items():
+        if opt in options and needed not in options:
+            raise r.error(f"{key}.{opt}", f"does nothing without {needed} ({what})")
+    url = options.get("url")
+    if options.get("digest") and isinstance(url, str) and url_placeholders(url):
+        raise r.error(f"{key}.digest", "a URL filled per run ({placeholders}) sends each run its own message, "
+                                       "so nothing can be gathered into one; digest needs a URL of its own")
 
 
 class _AnyKey(frozenset):

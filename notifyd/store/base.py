@@ -111,7 +111,7 @@ class Tx(ABC):
 
     @abstractmethod
     def event_services(self, event_id: int) -> set[str]:
-        """The services that already have a job for this event."""
+        """The services that already have a job for this event: its own, or one it joined (a digest)."""
 
     @abstractmethod
     def disabled_services(self) -> set[str]:
@@ -338,9 +338,10 @@ class Store(ABC):
         """Per event, the jobs that deliver it: its own and those it collapsed into."""
 
     @abstractmethod
-    def events_of_job(self, job_id: int) -> list[StoredEvent]:
-        """The events one job delivers, oldest first: its own and those that collapsed into it (a
-        digest's window, a folder's refresh). Empty when it has none (maintenance)."""
+    def events_of_job(self, job_id: int, *, limit: int = 1000) -> list[StoredEvent]:
+        """The events one job delivers, oldest first, at most `limit`: its own and those that
+        collapsed into it (a digest's window, a folder's refresh), without their bodies as received
+        (`payload` is "{}"). Empty when it has none (maintenance)."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run:

@@ -161,9 +161,11 @@ class SqlTx(Tx):
             if spec.unique_key is not None:
                 self.store.lock_key(self.conn, spec.unique_key)
                 # Only into a twin that has not run yet: a scheduled retry may be hours away, or doomed.
+                # Locked until this transaction ends (PostgreSQL): another node's claim skips it meanwhile,
+                # so a digest is never claimed, and its events read, between this link and its commit.
                 row = self.conn.execute(
-                    "SELECT id FROM jobs WHERE state = 'queued' AND unique_key = ? AND attempts = 0",
-                    (spec.unique_key,)).fetchone()
+                    "SELECT id FROM jobs WHERE state = 'queued' AND unique_key = ? AND attempts = 0"
+                    + self.store.row_lock, (spec.unique_key,)).fetchone()
                 if row is not None:
                     if event_id is not None:
                         self.conn.execute("INSERT INTO job_events (job_id, event_id) VALUES (?, ?) "
@@ -182,7 +184,9 @@ class SqlTx(Tx):
         return created
 
     def event_services(self, event_id: int) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT service FROM jobs WHERE event_id = ?", (event_id,)).fetchall()}
+        return {r[0] for r in self.conn.execute(
+            "SELECT service FROM jobs WHERE event_id = ? UNION SELECT j.service FROM jobs j "
+            "JOIN job_events l ON l.job_id = j.id WHERE l.event_id = ?", (event_id, event_id)).fetchall()}
 
     def disabled_services(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT service FROM service_state").fetchall()}
@@ -583,13 +587,14 @@ class SqlStore(Store):
             by_event[row[-1]].append(job_from_row(row[:-1]))
         return by_event
 
-    def events_of_job(self, job_id: int) -> list[StoredEvent]:
-        prefixed = ", ".join("e." + c for c in EVENT_COLUMNS.split(", "))
+    def events_of_job(self, job_id: int, *, limit: int = 1000) -> list[StoredEvent]:
+        # Without the bodies as received (up to max_body each): a message is made of the events' fields.
+        prefixed = ", ".join("'{}'" if c == "payload" else "e." + c for c in EVENT_COLUMNS.split(", "))
         with self.reading() as conn:
             rows = conn.execute(
                 f"SELECT {prefixed} FROM events e JOIN jobs j ON j.event_id = e.id WHERE j.id = ? "
                 f"UNION SELECT {prefixed} FROM events e JOIN job_events l ON l.event_id = e.id WHERE l.job_id = ? "
-                "ORDER BY 1", (job_id, job_id)).fetchall()
+                "ORDER BY 1 LIMIT ?", (job_id, job_id, limit)).fetchall()
         return [event_from_row(r) for r in rows]
 
     def get_run(self, run_id: str) -> Run:
