@@ -17,11 +17,11 @@ from typing import Any
 from notifyd.fanout import DIGEST_MAX
 from notifyd.messages import Message
 from notifyd.model import Event, StoredEvent
+from notifyd.quiet_hours import severity
 from notifyd.templates import render
 from notifyd.units import filesize
 
 IMPORTS = ("download", "upgrade")
-SEVERITY = ("info", "success", "warning", "failure")
 MAX_LISTED = 10          # movies named in one line before "and N more"
 
 
@@ -64,7 +64,7 @@ def render_digest(events: Sequence[StoredEvent], overrides: Mapping[str, Mapping
         _add(groups[key][1], key, event)
     for key, (line, group) in groups.items():
         lines[line] = _describe(key, group)
-    level = max((str(e.media.get("level", "info")) for e in kept), key=_severity)
+    level = max((str(e.media.get("level", "info")) for e in kept), key=severity)
     if more:
         lines.append(f"… and more after these {DIGEST_MAX} (`notifyd events list` has them all)")
     if len(lines) == 1:
@@ -140,7 +140,3 @@ def _one_line(message: Message) -> str:
     if body and body != message.title and len(body) <= 100:
         return f"{message.title} — {body}"
     return message.title
-
-
-def _severity(level: str) -> int:
-    return SEVERITY.index(level) if level in SEVERITY else 0

@@ -180,6 +180,15 @@ class Overloaded(WebhookError):
         self.retry_after = retry_after
 
 
+class Deferred(NotifydError):
+    """Not now: the job's service is inside its quiet hours until `until` (POSIX seconds). The job is
+    given back unfinished, due then, its attempt not counted; nothing failed."""
+
+    def __init__(self, until: float, reason: str) -> None:
+        self.until = until
+        super().__init__(reason)
+
+
 class DeliveryError(NotifydError):
     """A delivery attempt that did not succeed; `detail` is safe to store (no secrets)."""
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from notifyd.channels import CHANNEL_TYPES, load_channel
 from notifyd.channels.base import Channel
 from notifyd.config import Config, ServiceConfig
-from notifyd.errors import NotFound, PermanentError, Skipped, StoreUnavailable
+from notifyd.errors import Deferred, NotFound, PermanentError, Skipped, StoreUnavailable
 from notifyd.fanout import CALLBACK_SERVICE, DIGEST_MAX
 from notifyd.model import Delivery, Job, JobKind, StoredEvent
-from notifyd.quiet_hours import QuietHours, deferred_until, zone_of
+from notifyd.quiet_hours import QuietHours, deferred_until, severity, zone_of
 from notifyd.retention import EVERY as RETENTION_EVERY
 from notifyd.retention import SERVICE as RETENTION_SERVICE
 from notifyd.retention import purge_by_retention, retention_detail, schedule_retention
@@ -95,6 +95,13 @@ def deliver_to_service(job: Job, ctx: JobContext) -> str:
                       else f"service switched off: {gone}" if gone else "service disabled")
     # pictures a message attaches are fetched under the same rule as callbacks (design §15)
     delivery = replace(delivery_for(job, ctx.store), allow_private=ctx.config.runs.allow_private_callbacks)
+    # A job queued before its service had quiet hours, a retry run by hand, one a lost lease gave
+    # back: whatever brought it here now, it waits for the window's end like the rest (but
+    # `services test`, asked for now).
+    now = ctx.clock()
+    until = quiet_until(job, ctx, now, delivery) if job.kind == JobKind.NOTIFY and not job.data.get("test") else None
+    if until is not None:
+        raise Deferred(until, f"quiet hours ({service.options['quiet_hours']})")
     return ctx.channels.get(service, ctx.config.worker.timeout).deliver(delivery)
 
 
@@ -143,19 +150,28 @@ def run_maintenance(job: Job, ctx: JobContext) -> str:
 def retry_due(job: Job, ctx: JobContext, run_at: float) -> float:
     """When a notification's retry may go: `run_at`, or the end of its service's quiet hours when
     it falls inside them (and its event's level does not pass them)."""
-    service = ctx.config.services.get(job.service)
-    quiet = service.options.get("quiet_hours") if service is not None and job.kind == JobKind.NOTIFY else None
-    if service is None or not isinstance(quiet, QuietHours):
+    if job.kind != JobKind.NOTIFY:
         return run_at
+    return quiet_until(job, ctx, run_at, delivery_for(job, ctx.store)) or run_at
+
+
+def quiet_until(job: Job, ctx: JobContext, moment: float, delivery: Delivery) -> float | None:
+    """The end of the job's service's quiet window holding `moment`, or None: no window, outside
+    it, or a level `quiet_bypass` lets through (a digest's most severe one). The events are read
+    only when a bypass needs their level; unreadable, the message is held like an info one."""
+    service = ctx.config.services.get(job.service)
+    quiet = service.options.get("quiet_hours") if service is not None else None
+    if service is None or not isinstance(quiet, QuietHours):
+        return None
     bypass = tuple(service.options.get("quiet_bypass", ()))
     level = "info"
     if bypass and job.event_id is not None:
         try:
-            level = str(ctx.store.get_event(job.event_id).event.media.get("level", "info"))
-        except (NotFound, StoreUnavailable):
-            pass                # held to the window like any info message
-    return deferred_until(run_at, quiet, zone=zone_of(ctx.config.server.timezone), level=level,
-                          bypass=bypass) or run_at
+            events = delivery.events if delivery.digest else [delivery.event]
+            level = max((str(e.event.media.get("level", "info")) for e in events), key=severity)
+        except (NotFound, StoreUnavailable, PermanentError):
+            pass
+    return deferred_until(moment, quiet, zone=zone_of(ctx.config.server.timezone), level=level, bypass=bypass)
 
 
 HANDLERS: dict[str, JobHandler] = {

@@ -61,6 +61,11 @@ def parse_quiet_hours(value: object) -> QuietHours:
     return QuietHours(start, end)
 
 
+def severity(level: str) -> int:
+    """A level's rank, info lowest and failure highest (an unknown one as info)."""
+    return LEVELS.index(level) if level in LEVELS else 0
+
+
 def parse_levels(value: object) -> tuple[str, ...]:
     """A list of levels (`quiet_bypass = ["failure", "warning"]`)."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -94,7 +99,8 @@ def deferred_until(moment: float, quiet: QuietHours | None, *, zone: tzinfo | No
     None when it may go at `moment` (no window, outside it, or its level passes)."""
     if quiet is None or level in bypass:
         return None
-    return quiet.ends_after(moment, zone)
+    until = quiet.ends_after(moment, zone)
+    return until if until is not None and until > moment else None      # never "wait until now"
 
 
 def defer_quiet(specs: Sequence[JobSpec], services: Iterable[ServiceConfig], *, level: str, now: float,

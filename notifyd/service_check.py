@@ -43,8 +43,9 @@ def run_service_check(store: Store, config: Config, name: str) -> ServiceCheckRe
     event = Event(source="cli", source_type="manual", kind="test", title=f"notifyd test: {name}",
                   body=f"Test message from notifyd for service {name}. If you can read this, it works.",
                   media={"level": "info"})
+    # "test": asked for now, so quiet hours do not hold it (notifyd.job_handlers).
     payload = ({"path": service.options.get("test_path"), "library": "video", "change": "modified", "test": True}
-               if service.job_kind == JobKind.REFRESH else {})
+               if service.job_kind == JobKind.REFRESH else {"test": True})
     now = time.time()
     with store.transaction() as tx:
         event_id = tx.insert_event(event, now)

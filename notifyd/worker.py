@@ -24,6 +24,7 @@ from dataclasses import replace
 from notifyd.backoff import RetryPolicy
 from notifyd.config import Config
 from notifyd.errors import (
+    Deferred,
     DeliveryError,
     NotFound,
     PermanentError,
@@ -72,6 +73,8 @@ def run_job(claim: Claim, ctx: JobContext, redact: Redactor, *, policy: RetryPol
         if handler is None:
             raise PermanentError(f"no handler for jobs of kind {job.kind!r}")
         detail = handler(job, ctx)
+    except Deferred as exc:
+        return _defer(claim, ctx, exc, observe)
     except Skipped as exc:
         finish = skipped(redact(exc.error))
     except NotFound as exc:
@@ -102,6 +105,23 @@ def run_job(claim: Claim, ctx: JobContext, redact: Redactor, *, policy: RetryPol
     outcome, refused = _record(ctx.store, claim, finish, now, pause)
     _report(claim, finish, outcome, error, elapsed, refused, observe)
     return outcome
+
+
+def _defer(claim: Claim, ctx: JobContext, deferred: Deferred, observe: Observer) -> Outcome:
+    """Give the job back unfinished, due when its service's quiet hours end, the attempt not counted.
+    A store that will not take it leaves it "unrecorded" (given back later; its lease the last resort)."""
+    job = claim.job
+    now = ctx.clock()
+    try:
+        state = "deferred" if ctx.store.release(claim, run_at=deferred.until) else "lost"
+    except StoreUnavailable as exc:
+        log.warning("job %d %s: %s, but the store could not give it back: %s", job.id, job.service, deferred, exc)
+        return Outcome("unrecorded", job.attempts, job.max_attempts)
+    if state == "deferred":
+        log.info("job %d %s waits: %s, due in %s", job.id, job.service, deferred,
+                 format_duration(max(0.0, deferred.until - now)))
+        observe(job.service, "deferred", None)
+    return Outcome(state, job.attempts - 1, job.max_attempts, retry_in=deferred.until - now)
 
 
 def _switch_off(ctx: JobContext, service: str, reason: str, now: float) -> None:

@@ -178,6 +178,37 @@ def test_a_retry_that_would_fall_in_the_night_waits_for_its_end(store: Store, re
     assert (retried.state, retried.attempts, retried.run_at) == (JobState.QUEUED, 1, at("2026-11-28 07:00"))
 
 
+def test_a_job_queued_before_quiet_hours_were_set_waits_when_it_comes_up(store: Store, receiver: Receiver) -> None:
+    loud = quiet_config(receiver.json_url)
+    quiet = replace(loud, services={"quiet": loud.services["quiet"]})
+    loud = replace(loud, services={"quiet": replace(loud.services["quiet"], options={"url": receiver.json_url})})
+    evening, night, morning = at("2026-11-27 21:00"), at("2026-11-27 23:00"), at("2026-11-28 07:00")
+    with store.transaction() as tx:
+        [job] = record_event(tx, event("backup"), loud, evening).jobs    # queued due at once, no quiet hours yet
+    claim = store.claim(night, 30)                                      # the worker was busy until 23:00
+    assert claim is not None
+    outcome = run_job(claim, JobContext(store, quiet, ChannelCache(), clock=lambda: night), Redactor([]))
+    held = store.get_job(job.id)
+    assert (outcome.state, held.state, held.attempts, held.run_at) == ("deferred", JobState.QUEUED, 0, morning)
+    assert store.job_attempts(job.id) == [] and receiver.bodies() == []
+    claim = store.claim(morning, 30)
+    assert claim is not None
+    run_job(claim, JobContext(store, quiet, ChannelCache(), clock=lambda: morning), Redactor([]))
+    assert [b["title"] for b in receiver.bodies()] == ["backup"]
+
+
+def test_services_test_is_not_held_by_quiet_hours(store: Store, receiver: Receiver) -> None:
+    from notifyd.service_check import run_service_check
+
+    now = datetime.now(UTC)
+    window = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=2):%H:%M}"
+    config = parse_config({"server": {"timezone": "UTC"},
+                           "services": {"phone": {"type": "apprise", "url": receiver.json_url, "quiet_hours": window}}},
+                          path=None)
+    assert run_service_check(store, config, "phone").ok
+    assert [b["title"] for b in receiver.bodies()] == ["notifyd test: phone"]
+
+
 def test_a_running_daemon_lists_them_queued_with_their_due_time(
         daemons: DaemonFactory, tmp_path: Path, receiver: Receiver) -> None:
     now = datetime.now(UTC)

@@ -291,9 +291,13 @@ def test_release_gives_the_job_back_without_counting(queue: Queue) -> None:
     claim = queue.claim()
     assert claim is not None
     assert queue.store.release(claim)
-    assert queue.state(job_id)[:2] == (JobState.QUEUED, 0)
+    assert queue.state(job_id)[:3] == (JobState.QUEUED, 0, NOW)          # due as it was
     assert queue.store.job_attempts(job_id) == []
     assert not queue.store.release(claim)
+    claim = queue.claim()
+    assert claim is not None and queue.store.release(claim, run_at=NOW + 3600)     # quiet hours: due later
+    assert queue.state(job_id)[:3] == (JobState.QUEUED, 0, NOW + 3600)
+    assert queue.claim() is None
 
 
 def test_an_outcome_sent_again_is_recorded_once(queue: Queue) -> None:

@@ -236,9 +236,10 @@ class Store(ABC):
         """Push the leases of jobs still running here to `until`."""
 
     @abstractmethod
-    def release(self, claim: Claim) -> bool:
-        """Give a lease back unfinished (shutdown, or an outcome the store would not take): queued
-        again, the attempt not counted; False when the lease is no longer this claim's. It is a
+    def release(self, claim: Claim, *, run_at: float | None = None) -> bool:
+        """Give a lease back unfinished (shutdown, an outcome the store would not take, quiet hours):
+        queued again, due at `run_at` when given, the attempt not counted; False when the lease is no
+        longer this claim's. It is a
         write like any other, so it too can raise StoreUnavailable: then only the lease's expiry
         brings the job back."""
 

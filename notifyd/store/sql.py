@@ -385,12 +385,12 @@ class SqlStore(Store):
                 conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_token = ? AND state = 'running'",
                              (until, c.job.id, c.token))
 
-    def release(self, claim: Claim) -> bool:
+    def release(self, claim: Claim, *, run_at: float | None = None) -> bool:
         with self.writing() as conn:
             cursor = conn.execute(
                 "UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_until = NULL, "
-                "lease_token = NULL WHERE id = ? AND lease_token = ? AND state = 'running'",
-                (claim.job.id, claim.token))
+                "lease_token = NULL, run_at = COALESCE(?, run_at) WHERE id = ? AND lease_token = ? "
+                "AND state = 'running'", (run_at, claim.job.id, claim.token))
             released = bool(cursor.rowcount)
             if released:
                 conn.execute("DELETE FROM attempts WHERE id = ?", (claim.attempt_id,))
