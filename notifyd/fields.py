@@ -497,3 +497,9 @@ def _at(value: Any, path: Sequence[str | int]) -> Any:
     for step in path:
         value = value[step]
     return value
+
+
+def put_given(media: dict[str, Any], key: str, value: Any) -> None:
+    """Keep a value in an event's media when the body gave one (a field read as None was absent)."""
+    if value is not None:
+        media[key] = value

@@ -19,7 +19,7 @@ from notifyd.config import Config, ServiceConfig
 from notifyd.errors import Deferred, NotFound, PermanentError, Skipped, StoreUnavailable
 from notifyd.fanout import CALLBACK_SERVICE, DIGEST_MAX
 from notifyd.model import Delivery, Job, JobKind, StoredEvent
-from notifyd.quiet_hours import QuietHours, deferred_until, severity, zone_of
+from notifyd.quiet_hours import deferred_until, service_window, severity, zone_of
 from notifyd.retention import EVERY as RETENTION_EVERY
 from notifyd.retention import SERVICE as RETENTION_SERVICE
 from notifyd.retention import purge_by_retention, retention_detail, schedule_retention
@@ -160,10 +160,10 @@ def quiet_until(job: Job, ctx: JobContext, moment: float, delivery: Delivery) ->
     it, or a level `quiet_bypass` lets through (a digest's most severe one). The events are read
     only when a bypass needs their level; unreadable, the message is held like an info one."""
     service = ctx.config.services.get(job.service)
-    quiet = service.options.get("quiet_hours") if service is not None else None
-    if service is None or not isinstance(quiet, QuietHours):
+    window = service_window(service) if service is not None else None
+    if window is None:
         return None
-    bypass = tuple(service.options.get("quiet_bypass", ()))
+    quiet, bypass = window
     level = "info"
     if bypass and job.event_id is not None:
         try:

@@ -9,8 +9,6 @@ BadRequest (400) that says what is wrong; the body was already bounded by server
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,7 +85,7 @@ def _form_parts(raw: bytes, content_type: str) -> list[FormPart]:
         raise BadRequest(f"the multipart body has more than {MAX_PARTS} parts")
     if boundary:
         _check_part_headers(raw, boundary)
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    message = _parser().parsebytes(head + raw)
     _check(message.defects, "the multipart body")
     if not message.is_multipart():
         raise BadRequest("the multipart body holds no parts")
@@ -117,9 +115,18 @@ def _check_part_headers(raw: bytes, boundary: bytes) -> None:
         start = raw.find(b"--" + boundary, end)
 
 
+def _parser() -> Any:
+    """The standard library's email parser, imported when a form first comes: every `notifyd`
+    command imports this module (the source registry), and the parser costs it milliseconds."""
+    import email.parser
+    import email.policy
+
+    return email.parser.BytesParser(policy=email.policy.HTTP)
+
+
 def _boundary(head: bytes) -> bytes | None:
     """The boundary a Content-Type names, as bytes; None when it names none."""
-    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head, headersonly=True)
+    parsed = _parser().parsebytes(head, headersonly=True)
     boundary = parsed.get_boundary()
     return boundary.encode("latin-1", "replace") if boundary else None
 

@@ -112,14 +112,21 @@ def defer_quiet(specs: Sequence[JobSpec], services: Iterable[ServiceConfig], *, 
     timed = []
     for spec in specs:
         service = by_name.get(spec.service)
-        quiet = service.options.get("quiet_hours") if service is not None else None
-        if isinstance(quiet, QuietHours) and service is not None:
-            until = deferred_until(now + spec.delay, quiet, zone=zone, level=level,
-                                   bypass=tuple(service.options.get("quiet_bypass", ())))
+        window = service_window(service) if service is not None else None
+        if window is not None:
+            until = deferred_until(now + spec.delay, window[0], zone=zone, level=level, bypass=window[1])
             if until is not None:
                 spec = replace(spec, delay=until - now)
         timed.append(spec)
     return timed
+
+
+def service_window(service: ServiceConfig) -> tuple[QuietHours, tuple[str, ...]] | None:
+    """A service's quiet window and the levels `quiet_bypass` lets through it, or None."""
+    quiet = service.options.get("quiet_hours")
+    if not isinstance(quiet, QuietHours):
+        return None
+    return quiet, tuple(service.options.get("quiet_bypass", ()))
 
 
 def _posix(local: datetime, zone: tzinfo | None, *, after: float) -> float:

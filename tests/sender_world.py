@@ -56,6 +56,27 @@ class World:
         result: dict[str, Any] = wait_for(done, 20, message=f"event {event_id}'s jobs to finish")
         return result
 
+    def told(self, source: str, name: str, body: dict[str, Any],
+             expected: tuple[str, str, str, str] | None) -> dict[str, Any] | None:
+        """Post one fixture to /webhooks/SOURCE and check what it became. `expected` None: a
+        sender's test (200, kind test, no job), returning None. Else (kind, level, title, body): 202,
+        that kind, its one job sent, and exactly one message with that level, title and body, with
+        no "None" in it and no title said again; returns the event."""
+        before = len(self.messages())
+        answer = self.daemon.post(f"/webhooks/{source}", body)
+        if expected is None:
+            assert answer.status_code == 200, (name, answer.text)
+            assert (answer.json()["kind"], answer.json()["jobs"]) == ("test", []), name
+            return None
+        assert answer.status_code == 202, (name, answer.text)
+        kind, level, title, text = expected
+        event = self.settled(answer.json()["event_id"])
+        assert event["kind"] == kind and [j["delivery"] for j in event["jobs"]] == ["sent"], (name, event)
+        [message] = self.messages()[before:]
+        assert (message["type"], message["title"], message["message"]) == (level, title, text), name
+        assert "None" not in title + text and title not in text, name
+        return event
+
     def counts(self) -> dict[str, int]:
         """How many events and jobs the store holds."""
         counts = self.store.info().counts

@@ -8,9 +8,8 @@ are secrets: they are printed as *** unless the operator asks for them with --re
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ import typer
 
 from notifyd.cli.common import ConfigOption, JsonOption
 from notifyd.cli.output import cli_errors, escape, fail, print_json, say, warn
-from notifyd.config import load_config
+from notifyd.config import is_loopback, load_config
 from notifyd.sources import SOURCE_TYPES, TokenForm
 
 if TYPE_CHECKING:
@@ -52,17 +51,9 @@ def base_url(server: ServerConfig) -> str:
     (IPv6 in brackets; an address that listens everywhere is named by this machine's host name)."""
     if server.public_url:
         return server.public_url.rstrip("/")
-    host = socket.gethostname() if server.host in WILDCARDS else server.host
-    return f"http://[{host}]:{server.port}" if ":" in host else f"http://{host}:{server.port}"
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if server.host in WILDCARDS:
+        server = replace(server, host=socket.gethostname())
+    return f"http://{server.listen}"
 
 
 def connection(name: str, source_type: str, config: Config, *, reveal: bool) -> SourceConnection:

@@ -30,7 +30,7 @@ from typing import Any
 
 from notifyd.errors import BadPayload
 from notifyd.event_kinds import QUIET
-from notifyd.fields import ITEMS_MAX, LABEL_MAX, TITLE_MAX, Fields, clip, normal_path
+from notifyd.fields import ITEMS_MAX, LABEL_MAX, TITLE_MAX, Fields, clip, normal_path, put_given
 from notifyd.model import Event
 
 KINDS = {
@@ -95,8 +95,7 @@ class _Found:
         self.files: list[Fields] = []
 
     def put(self, key: str, value: Any) -> None:
-        if value is not None:
-            self.media[key] = value
+        put_given(self.media, key, value)
 
     def id(self, key: str, value: Any) -> None:
         if value:  # the senders send 0 or "" for an id they do not know

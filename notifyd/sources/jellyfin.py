@@ -27,7 +27,7 @@ from typing import Any
 
 from notifyd.errors import UnsupportedMedia
 from notifyd.event_kinds import GENERIC, QUIET
-from notifyd.fields import EPISODES, SAFE_INTEGER, SEASONS, TITLE_MAX, YEARS, Fields, clip
+from notifyd.fields import EPISODES, SAFE_INTEGER, SEASONS, TITLE_MAX, YEARS, Fields, clip, put_given
 from notifyd.model import Event
 from notifyd.multipart import Unwrapped, media_type
 from notifyd.sources.plex import OVERVIEW_MAX, clock, episode_code, with_year
@@ -80,11 +80,12 @@ def parse_jellyfin(body: Mapping[str, Any], source: str, source_type: str, raw: 
     media: dict[str, Any] = {"app": "jellyfin", "app_name": "Jellyfin"}
     if notification not in KINDS:
         media["event_type"] = notification
-    _put(media, "server", fields.label("ServerName", "a server name"))
-    _put(media, "user", fields.label("NotificationUsername", "a user name") or fields.label("Username", "a user name"))
-    _put(media, "player", fields.label("DeviceName", "a device name"))
-    _put(media, "client", fields.label("ClientName", "a client name") or fields.label("Client", "a client name"))
-    _put(media, "address", fields.label("RemoteEndPoint", "an address"))
+    put_given(media, "server", fields.label("ServerName", "a server name"))
+    put_given(media, "user",
+              fields.label("NotificationUsername", "a user name") or fields.label("Username", "a user name"))
+    put_given(media, "player", fields.label("DeviceName", "a device name"))
+    put_given(media, "client", fields.label("ClientName", "a client name") or fields.label("Client", "a client name"))
+    put_given(media, "address", fields.label("RemoteEndPoint", "an address"))
     text = ""
     if kind == GENERIC:
         title = fields.title("Name") or ""
@@ -111,10 +112,10 @@ def _describe(fields: Fields, media: dict[str, Any]) -> str:
     "Severance S02E03 · Who Is Alive?", "Radiohead · Karma Police"; "" for a body about no item."""
     name = fields.title("Name")
     item_type = fields.label("ItemType", "an item type") or ""
-    _put(media, "media_type", ITEM_TYPES.get(item_type))
+    put_given(media, "media_type", ITEM_TYPES.get(item_type))
     year = _whole(fields, "Year", *YEARS, "a year", unknown=0) or None
-    _put(media, "year", year)
-    _put(media, "overview", fields.prose("Overview", OVERVIEW_MAX))
+    put_given(media, "year", year)
+    put_given(media, "overview", fields.prose("Overview", OVERVIEW_MAX))
     ids = {key: value for field, key in PROVIDERS.items() if (value := fields.ident(field)) is not None}
     if ids:
         media["ids"] = ids
@@ -123,22 +124,22 @@ def _describe(fields: Fields, media: dict[str, Any]) -> str:
     if item_type == "Episode":
         episode = _whole(fields, "EpisodeNumber", *EPISODES, "an episode number")
         last = _whole(fields, "EpisodeNumberEnd", *EPISODES, "an episode number")
-        _put(media, "series", series)
-        _put(media, "season", season)
-        _put(media, "episode", episode)
-        _put(media, "episode_title", name)
+        put_given(media, "series", series)
+        put_given(media, "season", season)
+        put_given(media, "episode", episode)
+        put_given(media, "episode_title", name)
         code = episode_code(season, episode, last)
         return " · ".join(p for p in (" ".join(p for p in (series, code) if p), name) if p)
     if item_type == "Season":
-        _put(media, "series", series)
-        _put(media, "season", season)
+        put_given(media, "series", series)
+        put_given(media, "season", season)
         return " · ".join(p for p in (series, name) if p)
     artist, album = fields.title("Artist"), fields.title("Album")
-    _put(media, "artist", artist)
+    put_given(media, "artist", artist)
     if item_type == "MusicAlbum":
-        _put(media, "album", name)
+        put_given(media, "album", name)
         return " · ".join(p for p in (artist, with_year(name, year)) if p)
-    _put(media, "album", album)
+    put_given(media, "album", album)
     if item_type == "Audio":
         return " · ".join(p for p in (artist, name) if p)
     return with_year(name, year) if item_type in ("Movie", "Series") else name or ""
@@ -208,6 +209,3 @@ def _flag(fields: Fields, key: str) -> bool:
     return fields.flag(key)
 
 
-def _put(media: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None:
-        media[key] = value

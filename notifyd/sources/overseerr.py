@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from notifyd.fields import DB_ID_MAX, EPISODES, SEASONS, TITLE_MAX, Fields, clip
+from notifyd.fields import DB_ID_MAX, EPISODES, SEASONS, TITLE_MAX, Fields, clip, put_given
 from notifyd.model import Event
 
 KINDS = {
@@ -76,9 +76,9 @@ def parse_overseerr(body: Mapping[str, Any], source: str, source_type: str, raw:
     media: dict[str, Any] = {"app_name": APP_NAME}
     if name not in KINDS:
         media["event_type"] = name
-    _put(media, "event", said)
-    _put(media, "message", fields.prose("message"))
-    _put(media, "poster_url", fields.url("image"))
+    put_given(media, "event", said)
+    put_given(media, "message", fields.prose("message"))
+    put_given(media, "poster_url", fields.url("image"))
     if said and said.startswith(FOUR_K):
         media["is_4k"] = True
     if name == "MEDIA_AUTO_APPROVED":
@@ -96,9 +96,6 @@ def parse_overseerr(body: Mapping[str, Any], source: str, source_type: str, raw:
                  paths=(), media=media, payload=raw)
 
 
-def _put(media: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None:
-        media[key] = value
 
 
 def numeric_id(fields: Fields, key: str, what: str = "a numeric id", high: int = DB_ID_MAX) -> int | None:
@@ -119,41 +116,41 @@ def _media(media: dict[str, Any], item: Fields | None) -> None:
     """The movie or series: its type, TMDb and TVDB ids, and its status in the app (and in 4K)."""
     if item is None:
         return
-    _put(media, "media_type", item.choice("media_type", MEDIA_TYPES, '"movie" or "tv"', fold_case=True))
+    put_given(media, "media_type", item.choice("media_type", MEDIA_TYPES, '"movie" or "tv"', fold_case=True))
     ids = {"tmdb": numeric_id(item, "tmdbId", "a TMDb id"), "tvdb": numeric_id(item, "tvdbId", "a TVDB id")}
     ids = {k: v for k, v in ids.items() if v}       # 0 is no id
     if ids:
         media["ids"] = ids
     for key, into in (("status", "media_status"), ("status4k", "media_status_4k")):
         status = item.label(key, "a media status")
-        _put(media, into, status.lower() if status else None)
+        put_given(media, into, status.lower() if status else None)
 
 
 def _request(media: dict[str, Any], item: Fields | None) -> None:
     if item is None:
         return
-    _put(media, "request_id", numeric_id(item, "request_id", "a request id"))
-    _put(media, "requester", item.label("requestedBy_username", "a user name"))
+    put_given(media, "request_id", numeric_id(item, "request_id", "a request id"))
+    put_given(media, "requester", item.label("requestedBy_username", "a user name"))
 
 
 def _issue(media: dict[str, Any], item: Fields | None) -> None:
     if item is None:
         return
-    _put(media, "issue_id", numeric_id(item, "issue_id", "an issue id"))
+    put_given(media, "issue_id", numeric_id(item, "issue_id", "an issue id"))
     issue_type = item.label("issue_type", "an issue type")
     if issue_type:
         # A type the apps add later is kept as they name it; OTHER is no type worth saying.
-        _put(media, "issue_type", ISSUE_TYPES.get(issue_type.lower(), issue_type.lower()))
+        put_given(media, "issue_type", ISSUE_TYPES.get(issue_type.lower(), issue_type.lower()))
     status = item.label("issue_status", "an issue status")
-    _put(media, "issue_status", status.lower() if status else None)
-    _put(media, "reporter", item.label("reportedBy_username", "a user name"))
+    put_given(media, "issue_status", status.lower() if status else None)
+    put_given(media, "reporter", item.label("reportedBy_username", "a user name"))
 
 
 def _comment(media: dict[str, Any], item: Fields | None) -> None:
     if item is None:
         return
-    _put(media, "comment", item.prose("comment_message"))
-    _put(media, "commenter", item.label("commentedBy_username", "a user name"))
+    put_given(media, "comment", item.prose("comment_message"))
+    put_given(media, "commenter", item.label("commentedBy_username", "a user name"))
 
 
 def _extra(media: dict[str, Any], fields: Fields) -> None:
@@ -168,7 +165,7 @@ def _extra(media: dict[str, Any], fields: Fields) -> None:
             media["seasons"] = _seasons(item, value)
         elif name in AFFECTED:
             into, what, high = AFFECTED[name]
-            _put(media, into, numeric_id(item, "value", what, high))
+            put_given(media, into, numeric_id(item, "value", what, high))
         extra.append({"name": name, "value": value})
     if extra:
         media["extra"] = extra

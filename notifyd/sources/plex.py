@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifyd.errors import BadPayload, UnsupportedMedia
-from notifyd.fields import EPISODES, SAFE_INTEGER, TITLE_MAX, Fields, clip
+from notifyd.fields import EPISODES, SAFE_INTEGER, TITLE_MAX, Fields, clip, put_given
 from notifyd.model import Event
 from notifyd.multipart import FORM, Unwrapped, form_parts, media_type
 
@@ -118,11 +118,11 @@ def parse_plex(body: Mapping[str, Any], source: str, source_type: str, raw: str)
     if event_type not in KINDS:
         media["event_type"] = event_type
     account, server, player = fields.obj("Account"), fields.obj("Server"), fields.obj("Player")
-    _put(media, "user", account.label("title", "an account name") if account else None)
-    _put(media, "server", server.label("title", "a server name") if server else None)
+    put_given(media, "user", account.label("title", "an account name") if account else None)
+    put_given(media, "server", server.label("title", "a server name") if server else None)
     if player is not None:
-        _put(media, "player", player.label("title", "a player name"))
-        _put(media, "address", player.label("publicAddress", "an address"))
+        put_given(media, "player", player.label("title", "a player name"))
+        put_given(media, "address", player.label("publicAddress", "an address"))
         if player.data.get("local") is not None:
             media["local"] = player.flag("local")
     if event_type == "playback.started":
@@ -131,7 +131,7 @@ def parse_plex(body: Mapping[str, Any], source: str, source_type: str, raw: str)
     title = _describe(metadata, media) if metadata is not None else ""
     if kind in ("playback_pause", "playback_resume", "playback_stop") and metadata is not None:
         offset = metadata.whole("viewOffset", 0, SAFE_INTEGER, "a position in milliseconds")
-        _put(media, "position", clock(offset / 1000) if offset else None)
+        put_given(media, "position", clock(offset / 1000) if offset else None)
     if kind == "rated":
         _rating(fields, media)
     media["level"] = LEVELS.get(kind, "info")
@@ -144,36 +144,36 @@ def _describe(metadata: Fields, media: dict[str, Any]) -> str:
     """The item's title as people write it, and its facts into `media`: "Arrival (2016)",
     "Severance S02E03 · Who Is Alive?", "Radiohead · OK Computer (1997)"."""
     item_type = metadata.label("type", "an item type") or ""
-    _put(media, "media_type", MEDIA_TYPES.get(item_type.lower()))
-    _put(media, "library", metadata.label("librarySectionTitle", "a library name"))
+    put_given(media, "media_type", MEDIA_TYPES.get(item_type.lower()))
+    put_given(media, "library", metadata.label("librarySectionTitle", "a library name"))
     name = metadata.title("title")
     parent, grandparent = metadata.title("parentTitle"), metadata.title("grandparentTitle")
     index, parent_index = metadata.whole("index", *EPISODES, "a number"), metadata.season("parentIndex")
     year = metadata.year("year")
-    _put(media, "year", year)
-    _put(media, "overview", metadata.prose("summary", OVERVIEW_MAX))
+    put_given(media, "year", year)
+    put_given(media, "overview", metadata.prose("summary", OVERVIEW_MAX))
     ids = _ids(metadata)
     if ids:
         media["ids"] = ids
     kind = item_type.lower()
     if kind == "episode":
-        _put(media, "series", grandparent)
-        _put(media, "season", parent_index)
-        _put(media, "episode", index)
-        _put(media, "episode_title", name)
+        put_given(media, "series", grandparent)
+        put_given(media, "season", parent_index)
+        put_given(media, "episode", index)
+        put_given(media, "episode_title", name)
         code = episode_code(parent_index, index)
         return " · ".join(p for p in (" ".join(p for p in (grandparent, code) if p), name) if p)
     if kind == "season":
-        _put(media, "series", parent)
-        _put(media, "season", index)
+        put_given(media, "series", parent)
+        put_given(media, "season", index)
         return " · ".join(p for p in (parent, name) if p)
     if kind == "track":
-        _put(media, "artist", grandparent)
-        _put(media, "album", parent)
+        put_given(media, "artist", grandparent)
+        put_given(media, "album", parent)
         return " · ".join(p for p in (grandparent, name) if p)
     if kind == "album":
-        _put(media, "artist", parent)
-        _put(media, "album", name)
+        put_given(media, "artist", parent)
+        put_given(media, "album", name)
         return " · ".join(p for p in (parent, with_year(name, year)) if p)
     return with_year(name, year) if kind in ("movie", "show") else name or ""
 
@@ -219,9 +219,6 @@ def _fallback_title(kind: str, event_type: str, media: Mapping[str, Any]) -> str
     return f"{server or 'Plex'} {event_type}"
 
 
-def _put(media: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None:
-        media[key] = value
 
 
 # Ways to write an item that the Plex and Jellyfin sources share --------------------------------
