@@ -13,6 +13,9 @@ from notifyd.config import Config, read_config_file
 from notifyd.errors import ConfigError
 
 log = logging.getLogger("notifyd.config")
+# How often the file watcher looks up from waiting (for its stop signal, and to hand over changes
+# it saw): every half second keeps an idle daemon near 0 % CPU and an edit is followed within a second.
+STEP_MS = 500
 
 
 @dataclass
@@ -100,7 +103,7 @@ class ConfigWatcher:
 
         try:
             for _ in watchfiles.watch(self.path.parent, watch_filter=is_config, stop_event=self._stop,
-                                      debounce=200, step=50, rust_timeout=1000, yield_on_timeout=False,
+                                      debounce=200, step=STEP_MS, rust_timeout=10_000, yield_on_timeout=False,
                                       raise_interrupt=False):
                 if self.path.is_file():
                     self.holder.reload()

@@ -72,18 +72,31 @@ def apply_overrides(config: Config, options: ServeOptions) -> Config:
 
 
 def quiet_server(config: uvicorn.Config) -> uvicorn.Server:
-    """A uvicorn Server whose supervisor loop ticks twice a second instead of ten times, so an
-    idle daemon stays near 0 % CPU; shutdown is noticed within half a second."""
+    """A uvicorn Server whose supervisor loop ticks once a second instead of ten times, so an idle
+    daemon stays near 0 % CPU; a signal to stop wakes it at once (anything else that sets
+    `should_exit` is seen within the second)."""
     import asyncio
+    from types import FrameType
 
     import uvicorn
 
     class Server(uvicorn.Server):
+        _wake: asyncio.Event | None = None
+        _loop: asyncio.AbstractEventLoop | None = None
+
         async def main_loop(self) -> None:
-            counter = 0
-            while not await self.on_tick(counter):
-                await asyncio.sleep(0.5)
-                counter = (counter + 10) % 864000   # on_tick does its once-a-second work when % 10 == 0
+            self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+            # on_tick does its once-a-second work (the Date header) when the counter is a multiple of 10.
+            while not await self.on_tick(0):
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                except TimeoutError:
+                    pass
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            if self._loop is not None and self._wake is not None:
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     return Server(config)
 

@@ -355,45 +355,55 @@ class WorkerPool:
         seen_config: Config | None = None
         channels = ChannelCache()
         failures = 0                        # store errors in a row, for the backoff
+        quiet_until = 0.0                   # (self.clock) nothing falls due before this but a change
+        idle_look = False                   # this turn is the idle poller's timed look, not a wake-up
         while not self._stopping:
             seen = self._signal
-            try:
-                config = self.config()
-                if config is not seen_config:
-                    channels.keep_only(config.services)
-                    seen_config = config
-                claim = self._claim(config)
-                if claim is not None:
-                    with self._cond:
-                        if self._poller == me:
-                            self._poller = None     # busy now: an idle peer takes over polling
-                    self.notify()                   # there may be more: let idle peers look too
+            wait: float | None = None
+            if idle_look and self.clock() < quiet_until and not self._store_changed():
+                # Nothing committed since the last look and nothing due yet: no claim to try (an
+                # idle daemon stays near 0 % CPU; a job another process queues is a change).
+                wait = quiet_until - self.clock() if quiet_until != float("inf") else None
+            else:
+                try:
+                    config = self.config()
+                    if config is not seen_config:
+                        channels.keep_only(config.services)
+                        seen_config = config
+                    claim = self._claim(config)
+                    if claim is not None:
+                        with self._cond:
+                            if self._poller == me:
+                                self._poller = None     # busy now: an idle peer takes over polling
+                        self.notify()                   # there may be more: let idle peers look too
+                        failures = 0
+                        try:
+                            outcome = run_job(claim, JobContext(self.store, config, channels, self.clock),
+                                              self.redact, observe=self.observe)
+                        finally:
+                            with self._running_lock:
+                                self._running.pop(claim.job.id, None)
+                        if outcome.state == "unrecorded":
+                            with self._running_lock:
+                                self._unreleased.append(claim)
+                        continue
                     failures = 0
-                    try:
-                        outcome = run_job(claim, JobContext(self.store, config, channels, self.clock),
-                                          self.redact, observe=self.observe)
-                    finally:
-                        with self._running_lock:
-                            self._running.pop(claim.job.id, None)
-                    if outcome.state == "unrecorded":
-                        with self._running_lock:
-                            self._unreleased.append(claim)
-                    continue
-                failures = 0
-                wait = self.store.next_wakeup(self.clock())
-                if wait == 0:
-                    # Something is due that claim did not give us: mostly a service already at its
-                    # cap (the worker that finishes one of its jobs claims the next). Re-claiming at
-                    # once would spin; sleep until told, or the poller's POLL picks up the rest (a
-                    # job due a moment after our claim, a lease the once-a-second check had not
-                    # expired yet) within a second or two.
-                    wait = None
-            except StoreUnavailable as exc:
-                failures += 1
-                self._outage.failed(exc)
-            except Exception:
-                failures += 1
-                log.exception("worker loop error")
+                    now = self.clock()
+                    wait = self.store.next_wakeup(now)
+                    quiet_until = float("inf") if wait is None else now + wait
+                    if wait == 0:
+                        # Something is due that claim did not give us: mostly a service already at its
+                        # cap (the worker that finishes one of its jobs claims the next). Re-claiming at
+                        # once would spin; sleep until told, or the poller's POLL picks up the rest (a
+                        # job due a moment after our claim, a lease the once-a-second check had not
+                        # expired yet) within a second or two.
+                        wait = None
+                except StoreUnavailable as exc:
+                    failures += 1
+                    self._outage.failed(exc)
+                except Exception:
+                    failures += 1
+                    log.exception("worker loop error")
             if failures:
                 # Back off whatever wakes us: new work cannot be claimed from a store that refuses writes.
                 with self._cond:
@@ -405,6 +415,17 @@ class WorkerPool:
                         self._poller = me
                     limit = POLL if self._poller == me else IDLE_WAIT
                     self._cond.wait(min(wait if wait is not None else limit, limit))
+                    idle_look = self._poller == me and self._signal == seen
+                else:
+                    idle_look = False
+
+    def _store_changed(self) -> bool:
+        """Whether another writer may have committed since this thread last asked (True when the
+        store cannot tell, or cannot be asked: then the claim finds out)."""
+        try:
+            return self.store.changed()
+        except Exception:
+            return True
 
     def _keep_leases(self) -> None:
         failures = 0

@@ -40,6 +40,27 @@ def test_connection_pragmas(tmp_path: Path) -> None:
     assert SqliteStore(tmp_path / "sub" / "n.db").connect().execute("PRAGMA synchronous").fetchone()[0] == 1
 
 
+def test_changed_tells_of_other_connections_commits(tmp_path: Path) -> None:
+    """What the idle poller asks before it tries a claim: true after another connection (a CLI
+    process, another thread) committed, false while nobody did."""
+    s = migrated(tmp_path / "n.db")
+    assert s.changed() is True                   # the first look cannot know: it claims
+    assert s.changed() is False
+    other = SqliteStore(tmp_path / "n.db")
+    with other.transaction() as tx:
+        tx.write_probe(NOW)
+    assert s.changed() is True
+    assert s.changed() is False
+    with other.transaction():                    # a transaction that wrote nothing changes nothing
+        pass
+    assert s.changed() is False
+    seen: list[bool] = []
+    thread = threading.Thread(target=lambda: seen.append(s.changed()))     # each thread asks for itself
+    thread.start()
+    thread.join()
+    assert seen == [True] and s.changed() is False
+
+
 def test_migrate_is_idempotent_and_reports_the_old_version(tmp_path: Path) -> None:
     s = SqliteStore(tmp_path / "n.db")
     assert s.migrate() == 0

@@ -151,6 +151,38 @@ def test_the_idle_poller_sees_jobs_other_writers_queued(store: Store, receiver: 
         assert pool.stop(grace=2) == 0
 
 
+def test_an_idle_poller_claims_only_after_another_writer_commits(store: Store, receiver: Receiver,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite the poller asks the file whether anyone committed (its data_version) and tries no
+    claim, a write, while nobody did; a job another writer queues is still found at the next look."""
+    monkeypatch.setattr(worker, "IDLE_WAIT", HOUR)
+    monkeypatch.setattr(worker, "POLL", 0.02)
+    claims = ClaimLog(store, monkeypatch)
+    looks = [0]
+    real_changed = store.changed
+
+    def changed() -> bool:
+        looks[0] += 1
+        return real_changed()
+
+    monkeypatch.setattr(store, "changed", changed)
+    config = make_config(receiver.json_url)
+    pool = WorkerPool(store, lambda: config, threads=2, redact=Redactor()).start()
+    try:
+        wait_for(lambda: claims.empty >= 2 and looks[0] >= 2, HANG, interval=0.01, message="both workers idle")
+        empty, seen = claims.empty, looks[0]
+        wait_for(lambda: looks[0] >= seen + 10, HANG, interval=0.01, message="ten more looks")
+        if store.engine == "sqlite":
+            assert claims.empty == empty            # nothing changed: no claim tried
+        else:
+            assert claims.empty >= empty + 9        # PostgreSQL cannot tell: each look claims
+        job = add_event(store, config, "from another writer")       # nobody calls notify
+        wait_for(lambda: job_row(store, job)[0] == "succeeded", HANG, interval=0.02, message="the polled job")
+        assert claims.taken == [job]
+    finally:
+        assert pool.stop(grace=2) == 0
+
+
 def test_pool_retries_on_its_own_schedule(store: Store, receiver: Receiver) -> None:
     receiver.script = [503]
     config = make_config(receiver.json_url)

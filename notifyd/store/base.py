@@ -200,6 +200,12 @@ class Store(ABC):
         Never raises; cheap enough for every /health request."""
         return []
 
+    def changed(self) -> bool:
+        """Whether another connection may have committed since this thread last asked: the idle
+        worker that polls for other processes' jobs skips its claim when not. Engines that cannot
+        tell cheaply say True."""
+        return True
+
     def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` whenever another process enqueues jobs; returns a function that stops it.
         Engines without cross-process notifications do nothing (workers poll for the CLI's jobs)."""

@@ -285,6 +285,15 @@ class SqliteStore(SqlStore):
         if isinstance(exc, sqlite3.Error) and (exc.sqlite_errorcode or 0) & 0xFF == SQLITE_READONLY:
             self._discard(conn)
 
+    def changed(self) -> bool:
+        """SQLite's data_version: it moves when any other connection commits (this process's
+        other threads included), and costs no read of the database."""
+        with self.reading() as conn:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+        last = getattr(self._local, "data_version", None)
+        self._local.data_version = (conn, version)
+        return last is None or last[0] is not conn or last[1] != version
+
     def map_error(self, exc: BaseException) -> Exception | None:
         if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(
                 exc, sqlite3.IntegrityError):
