@@ -90,12 +90,12 @@ def summary(waits: list[float]) -> dict[str, float]:
             "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))], "max_ms": ms[-1]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rounds = []
     with tempfile.TemporaryDirectory() as folder:
         for n in range(args.repeat):
@@ -106,12 +106,20 @@ def main() -> None:
     print(f"{'':14} {'transactions':>12} {'median ms':>10} {'p99 ms':>8} {'max ms':>8}")
     for side, f in figures.items():
         print(f"{side:14} {f['transactions']:>12,} {f['median_ms']:>10.2f} {f['p99_ms']:>8.2f} {f['max_ms']:>8.2f}")
-    verdict = "met" if worst <= TARGET_MAX_WAIT_MS else "missed"
+    verdict = "met" if worst <= TARGET_MAX_WAIT_MS else "MISSED"
     print(f"longest ingest wait under purge: {worst:.1f} ms (target <= {TARGET_MAX_WAIT_MS:.0f} ms): {verdict}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": args.rows, "figures": figures, "target_max_ms": TARGET_MAX_WAIT_MS,
-                                         "verdict": verdict}, indent=2))
+        ref = figures["reference"]
+        rows = [{"figure": "ingest wait while retention purges", "name": f"{args.rows:,} finished jobs purged, "
+                 "longest wait", "measured": f"{worst:.1f} ms (median {figures['under_purge']['median_ms']:.2f}, "
+                 f"p99 {figures['under_purge']['p99_ms']:.2f})", "reference": f"ingest alone: longest "
+                 f"{ref['max_ms']:.1f} ms, p99 {ref['p99_ms']:.2f}", "ratio": None,
+                 "target": f"≤ {TARGET_MAX_WAIT_MS:.0f} ms", "verdict": verdict, **figures["under_purge"]}]
+        args.json.write_text(json.dumps({"benchmark": "bench_retention", "rows": args.rows, "sides": figures,
+                                         "target_max_ms": TARGET_MAX_WAIT_MS, "verdict": verdict, "figures": rows},
+                                        indent=2, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
