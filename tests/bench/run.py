@@ -1,7 +1,8 @@
 """Every benchmark in one run: each figure of design §12 beside its reference, and one JSON file.
 
-    python tests/bench/run.py --json bench.json              # the full run (about 25 minutes)
-    python tests/bench/run.py --quick --json bench.json      # a smoke run of every part (about 6 minutes)
+    python tests/bench/run.py --json bench.json              # the full run: about 30 minutes and the soak's hour
+    python tests/bench/run.py --skip soak --json bench.json  # all but the hour-long soak
+    python tests/bench/run.py --quick --json bench.json      # a smoke run of every part (about 8 minutes)
     python tests/bench/run.py --only queue --only peers      # some of them
 
 It runs the benchmarks of this folder one after another, each in its own Python process (so one's
@@ -57,6 +58,7 @@ PARTS = (
     Part("pickup", "bench_pickup.py", (), ("--events", "10", "--flips", "4")),
     Part("retention", "bench_retention.py", (), ("--rows", "20000", "--repeat", "1")),
     Part("ui", "bench_ui.py", (), ("--loads", "5"), needs=("/usr/bin/chromium", "/usr/bin/chromedriver")),
+    Part("soak", "bench_soak.py", (), ("--seconds", "60", "--every", "5")),     # an hour when full
 )
 
 
@@ -136,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", type=Path, help="write every figure, and the machine, to PATH")
     parser.add_argument("--quick", action="store_true", help="smaller runs of every part: a smoke run, not figures")
     parser.add_argument("--only", choices=[p.name for p in PARTS], action="append", help="run only these parts")
+    parser.add_argument("--skip", choices=[p.name for p in PARTS], action="append", default=[],
+                        help="leave these parts out (the hour-long soak, say, run on its own)")
     args = parser.parse_args(argv)
-    chosen = [p for p in PARTS if not args.only or p.name in args.only]
+    chosen = [p for p in PARTS if (not args.only or p.name in args.only) and p.name not in args.skip]
     started = time.monotonic()
     info = machine()
     print(f"notifyd benchmarks: Python {info['python']}, SQLite {info['sqlite']}, {info['cpus']} CPUs "
