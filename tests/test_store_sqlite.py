@@ -61,6 +61,33 @@ def test_changed_tells_of_other_connections_commits(tmp_path: Path) -> None:
     assert seen == [True] and s.changed() is False
 
 
+def test_under_full_a_claim_is_flushed_with_the_outcome_that_follows_it(tmp_path: Path) -> None:
+    """synchronous FULL flushes every commit but the claim's: a claim a power cut takes back only
+    queues its job again, and the outcome's flushed commit carries it (the log is written in order)."""
+    s = migrated(tmp_path / "n.db", synchronous="FULL")
+    with s.transaction() as tx:
+        tx.enqueue(None, [JobSpec(service="a", kind=JobKind.NOTIFY, priority=5)], 3, NOW)
+    conn = s._conn()
+    said: list[str] = []
+    conn.set_trace_callback(said.append)
+    claim = s.claim(NOW, 30)
+    assert claim is not None
+    record_outcome(s, claim, succeeded(""), NOW)
+    conn.set_trace_callback(None)
+    pragmas = [(i, line) for i, line in enumerate(said) if line.startswith("PRAGMA synchronous")]
+    commits = [i for i, line in enumerate(said) if line == "COMMIT"]
+    assert [line for _, line in pragmas] == ["PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"]
+    assert pragmas[0][0] < commits[0] < pragmas[1][0] < commits[1]      # the claim's commit alone is light
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2          # FULL again for every other write
+    light = migrated(tmp_path / "m.db")                                   # NORMAL already: nothing switched
+    lconn = light._conn()
+    said.clear()
+    lconn.set_trace_callback(said.append)
+    light.claim(NOW, 30)
+    lconn.set_trace_callback(None)
+    assert not [line for line in said if line.startswith("PRAGMA")]
+
+
 def test_migrate_is_idempotent_and_reports_the_old_version(tmp_path: Path) -> None:
     s = SqliteStore(tmp_path / "n.db")
     assert s.migrate() == 0

@@ -18,7 +18,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 
 from notifyd.errors import StoreTooNew, StoreUnavailable
 from notifyd.lock import ServeLock
+from notifyd.model import Claim
 from notifyd.store.sql import SqlStore
 
 BUSY_TIMEOUT_MS = 5000
@@ -284,6 +285,23 @@ class SqliteStore(SqlStore):
         # fresh one takes writes again once the file does.
         if isinstance(exc, sqlite3.Error) and (exc.sqlite_errorcode or 0) & 0xFF == SQLITE_READONLY:
             self._discard(conn)
+
+    def claim(self, now: float, lease: float, *, passed_over: Collection[str] = ()) -> Claim | None:
+        """As every engine's claim, but under `synchronous = FULL` its commit is not flushed by
+        itself: a claim a power cut takes back only queues its job again (at least once, as after
+        a crash), and the outcome's commit, which is flushed, carries the claim's pages with it
+        (the log is written in order). One flush per delivery instead of two."""
+        if self.synchronous.upper() == "NORMAL":
+            return super().claim(now, lease, passed_over=passed_over)
+        conn = self._conn()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            return super().claim(now, lease, passed_over=passed_over)
+        finally:
+            try:
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            except sqlite3.Error:       # the claim closed a connection gone bad: the next one opens FULL
+                pass
 
     def changed(self) -> bool:
         """SQLite's data_version: it moves when any other connection commits (this process's
