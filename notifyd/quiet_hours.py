@@ -14,12 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from notifyd.model import JobSpec
 
 if TYPE_CHECKING:
     from notifyd.config.model import ServiceConfig
+    from notifyd.model import JobSpec
 
 _WINDOW = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 LEVELS = ("info", "success", "warning", "failure")
@@ -80,6 +78,9 @@ def parse_timezone(value: object) -> str:
     """An IANA zone name the system's zone database knows ("Europe/Berlin", "UTC")."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a time zone name such as \"Europe/Berlin\", got {value!r}")
+    # Imported here: reading a config needs the zone database for this one key only.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(value.strip())
     except (ZoneInfoNotFoundError, ValueError):
@@ -90,6 +91,8 @@ def parse_timezone(value: object) -> str:
 
 def zone_of(name: str | None) -> tzinfo | None:
     """The zone for a validated name; None means the system's local time."""
+    from zoneinfo import ZoneInfo
+
     return ZoneInfo(name) if name else None
 
 

@@ -9,15 +9,15 @@ null rather than failing every read of it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from notifyd.fanout import SKIPPED_SERVICES
 from notifyd.model import FINAL_RUN_STATUSES, Attempt, DeliveryStatus, Job, Run, StoredEvent
-from notifyd.run_state import timing
-from notifyd.store import Store
 from notifyd.strict_json import json_safe
 from notifyd.timefmt import iso
 from notifyd.units import filesize
+
+if TYPE_CHECKING:
+    from notifyd.store import Store
 
 
 def job_view(job: Job) -> dict[str, Any]:
@@ -69,6 +69,9 @@ def event_view(stored: StoredEvent, jobs: list[Job]) -> dict[str, Any]:
     """An event and its jobs as the event JSON shape; `skipped_services` lists the services whose
     filter took it but which got no job, and why (a URL its run context cannot fill); `thumbnail`
     says what picture the sender attached ("image/jpeg, 34 KiB"), or null."""
+    # Imported here: `jobs list` needs no fan-out.
+    from notifyd.fanout import SKIPPED_SERVICES
+
     event = stored.event
     skipped = event.media.get(SKIPPED_SERVICES)
     return json_safe({
@@ -131,6 +134,8 @@ def list_runs(store: Store, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def _run_view(store: Store, run: Run) -> dict[str, Any]:
+    from notifyd.run_state import timing
+
     jobs: list[Job] = []
     if run.final_event_id is not None:
         jobs = store.jobs_of_events([run.final_event_id])[run.final_event_id]

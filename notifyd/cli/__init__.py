@@ -1,28 +1,47 @@
-"""The `notifyd` command: one sub-Typer per group, composed here."""
+"""The `notifyd` command: one sub-Typer per group, composed here from a table, so that a command
+imports only its own module (`notifyd.cli.lazy`) and `notifyd --help` imports none."""
 
 from __future__ import annotations
 
-import time
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from notifyd import __version__
-from notifyd.cli import config_cmd, events, jobs, runs, services, sources_cmd, store_cmd
-from notifyd.cli.common import ConfigOption, JsonOption, open_store, warn_if_unserved
-from notifyd.cli.output import NotifydGroup, ago, cli_errors, fail, print_json, print_table, say
+from notifyd.cli.lazy import LazyCommand, LazyGroup
+
+# The root's commands in the order its --help lists them. Each help is the group's `help=`, or the
+# first paragraph of the command's docstring (tests/test_cli_imports.py holds them equal).
+COMMANDS = (
+    LazyCommand("sources", "notifyd.cli.sources_cmd:sources",
+                "Show what to paste into each sender: the URL, the token in the form that sender can send "
+                "(in the URL, as a Basic auth password, or an Authorization header), and where it goes in the "
+                "sender's settings. Tokens are masked (***) unless --reveal."),
+    LazyCommand("serve", "notifyd.cli.commands:serve",
+                "Run the daemon: the HTTP listener and the delivery workers. Before binding it runs the checks "
+                "of `notifyd config check`."),
+    LazyCommand("send", "notifyd.cli.commands:send",
+                "Queue a manual notification; the running daemon delivers it within a second."),
+    LazyCommand("stats", "notifyd.cli.commands:stats",
+                "One screen: jobs by state and service, the last hour, the oldest queued job, dead jobs."),
+    LazyCommand("config", "notifyd.cli.config_cmd:app", "Create, validate and show the config."),
+    LazyCommand("services", "notifyd.cli.services:app", "List and switch delivery services."),
+    LazyCommand("events", "notifyd.cli.events:app", "Inspect received events."),
+    LazyCommand("jobs", "notifyd.cli.jobs:app", "Inspect and steer delivery jobs."),
+    LazyCommand("runs", "notifyd.cli.runs:app", "Inspect tracked runs."),
+    LazyCommand("store", "notifyd.cli.store_cmd:app", "Inspect the store, or move it to PostgreSQL."),
+)
+
+
+class RootGroup(LazyGroup):
+    """`notifyd`: the commands of `COMMANDS`, each imported when it is used."""
+
+    table = COMMANDS
+
 
 # --install-completion / --show-completion: typer's, for bash, zsh, fish and PowerShell.
-app = typer.Typer(cls=NotifydGroup, no_args_is_help=True, rich_markup_mode=None, add_completion=True,
+app = typer.Typer(cls=RootGroup, no_args_is_help=True, rich_markup_mode=None, add_completion=True,
                   help="notifyd: webhooks in, a durable queue, notifications and refreshes out.")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(services.app, name="services")
-app.add_typer(events.app, name="events")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(runs.app, name="runs")
-app.add_typer(store_cmd.app, name="store")
-app.command("sources")(sources_cmd.sources)
 
 
 def _version(value: bool) -> None:
@@ -35,110 +54,6 @@ def _version(value: bool) -> None:
 def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                help="Print the version and exit.")] = False) -> None:
     """notifyd: webhooks in, a durable queue, notifications and refreshes out."""
-
-
-class LogFormat(StrEnum):
-    """How `serve` writes its log lines."""
-
-    TEXT = "text"
-    JSON = "json"
-
-
-class LogLevel(StrEnum):
-    """The least severe log line `serve` writes."""
-
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-@app.command()
-def serve(config: ConfigOption = None,
-          listen: Annotated[str | None, typer.Option("--listen", help="HOST:PORT, overriding server.listen.")] = None,
-          threads: Annotated[int | None, typer.Option("--threads", min=1, max=64,
-                                                         help="Worker threads, overriding worker.threads.")] = None,
-          log_format: Annotated[LogFormat, typer.Option("--log-format", help="text or json.")] = LogFormat.TEXT,
-          log_level: Annotated[LogLevel, typer.Option(
-              "--log-level", help="The least severe line to log. httpx's line per request and other "
-                                  "libraries' chatter show only at debug.")] = LogLevel.INFO,
-          watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Reload the config when its file "
-                                              "changes (SIGHUP always reloads).")] = True) -> None:
-    """Run the daemon: the HTTP listener and the delivery workers. Before binding it runs the checks
-    of `notifyd config check`."""
-    from notifyd.daemon import ServeOptions
-    from notifyd.daemon import serve as run_daemon
-
-    with cli_errors():
-        code = run_daemon(ServeOptions(config=config, listen=listen, threads=threads, log_format=log_format.value,
-                                       log_level=log_level.value, watch=watch))
-    raise typer.Exit(code)
-
-
-@app.command()
-def send(body: Annotated[str, typer.Argument(help="The message text.")],
-         title: Annotated[str | None, typer.Option("--title", help="A title.")] = None,
-         service: Annotated[list[str] | None, typer.Option("--service", "-s",
-                            help="Only these services (repeat the option); default: every enabled service.")] = None,
-         json: JsonOption = False, config: ConfigOption = None) -> None:
-    """Queue a manual notification; the running daemon delivers it within a second.
-
-    --json prints {"event_id", "kind", "jobs": [{"id", "service"}], "duplicate": false}, the shape
-    of a webhook's answer. No enabled service taking it is exit 1.
-    """
-    from notifyd.ingest import record_event
-    from notifyd.manual import CLI_SOURCE, ManualMessage, manual_event, service_problem
-
-    if not body.strip():
-        raise fail("the message is empty", 2)
-    with cli_errors(), open_store(config) as (cfg, store):
-        problem = service_problem(cfg, service or [])
-        if problem is not None:
-            raise fail(problem, 1)
-        event = manual_event(ManualMessage(title=title or "", body=body), source=CLI_SOURCE)
-        with store.transaction() as tx:
-            result = record_event(tx, event, cfg, time.time(), only=service or None)
-        if result.jobs:
-            warn_if_unserved(store, "the message")
-    jobs_ = [{"id": j.id, "service": j.service} for j in result.jobs]
-    if json:
-        print_json({"event_id": result.event_id, "kind": result.kind, "jobs": jobs_, "duplicate": False})
-    if not jobs_:
-        raise fail(f"event {result.event_id} recorded, but no enabled service takes it", 1)
-    if json:
-        return
-    say(f"event {result.event_id} queued: " + ", ".join(f"job {j['id']} → {j['service']}" for j in jobs_))
-
-
-@app.command()
-def stats(json: JsonOption = False, config: ConfigOption = None) -> None:
-    """One screen: jobs by state and service, the last hour, the oldest queued job, dead jobs.
-
-    --json: {"jobs": {state: n}, "services": {name: {state: n}}, "queue": {"queued", "running",
-    "dead", "oldest_queued_s"}, "last_hour": {"events", "jobs_finished"}, "events_total",
-    "dead_recent": [job]}.
-    """
-    from notifyd.views import stats as read_stats
-
-    with cli_errors(), open_store(config) as (_, store):
-        data = read_stats(store, time.time())
-    if json:
-        print_json(data)
-        return
-    queue = data["queue"]
-    oldest = queue["oldest_queued_s"]
-    say(f"[bold]queue[/bold]  queued {queue['queued']} · running {queue['running']} · dead {queue['dead']} · "
-        f"oldest due {'-' if oldest is None else f'{oldest:.0f}s'}")
-    hour = data["last_hour"]
-    finished = hour["jobs_finished"]
-    say(f"[bold]last hour[/bold]  {hour['events']} events · {finished.get('succeeded', 0)} sent · "
-        f"{finished.get('dead', 0)} dead")
-    states = ("queued", "running", "succeeded", "dead", "cancelled", "skipped")
-    print_table("by service", ["service", *states],
-                [[name, *[counts.get(s, 0) for s in states]] for name, counts in data["services"].items()],
-                empty="no jobs yet")
-    print_table("dead jobs needing attention (`notifyd jobs retry ID`)", ["id", "service", "finished", "error"],
-                [[j["id"], j["service"], ago(j["finished_at"]), j["last_error"]] for j in data["dead_recent"]])
 
 
 def main() -> None:

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from notifyd.config import Config, load_config
-
 if TYPE_CHECKING:
+    from notifyd.config import Config
     from notifyd.store import Store
 
 ConfigOption = Annotated[str | None, typer.Option(
@@ -27,6 +26,7 @@ def open_store(config_path: str | None) -> Iterator[tuple[Config, Store]]:
     """The config and its (migrated) store, closed afterwards."""
     import logging
 
+    from notifyd.config import load_config
     from notifyd.store import open_store as open_configured
 
     # The pool logs each failed connection attempt; a command says once what went wrong instead.

@@ -20,9 +20,6 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from notifyd import strict_json
-from notifyd.errors import ConfigError, ConfigNotWritable, NotifydError
-
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STATE_STYLE = {"queued": "cyan", "running": "yellow", "succeeded": "green", "dead": "bold red",
                "cancelled": "dim", "skipped": "dim", "sent": "green", "failed": "bold red", "pending": "cyan"}
@@ -39,6 +36,8 @@ def console(stderr: bool = False, soft_wrap: bool = True):
 
 
 def print_json(value: Any) -> None:
+    from notifyd import strict_json
+
     sys.stdout.write(strict_json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -139,6 +138,8 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 def answer(exc: BaseException) -> tuple[str, int]:
     """The one line and the exit code for a failure: 2 for what the user must fix in the command
     or the config, 1 for an operation that failed."""
+    from notifyd.errors import ConfigError, ConfigNotWritable, NotifydError
+
     if isinstance(exc, ConfigNotWritable):
         return str(exc), EXIT_FAILED
     if isinstance(exc, ConfigError):
@@ -157,6 +158,8 @@ def answer(exc: BaseException) -> tuple[str, int]:
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Answer notifyd's and the system's errors right here; `NotifydGroup` answers the rest alike."""
+    from notifyd.errors import NotifydError
+
     try:
         yield
     except (NotifydError, OSError) as exc:
@@ -166,24 +169,33 @@ def cli_errors() -> Iterator[None]:
 class NotifydGroup(TyperGroup):
     """The root command: runs a command line and answers every failure through `answer`."""
 
+    _quiet_logs = False     # a command line run standalone: its command speaks only in its own lines
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
              **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name or PROG, complete_var, standalone_mode, windows_expand_args, **extra)
-        _quiet_libraries()
+        self._quiet_logs = True
         try:
             code = super().main(args, PROG, complete_var, False, windows_expand_args, **extra)
         except Exception as exc:        # SystemExit and KeyboardInterrupt keep their own meaning
             if type(exc).__name__ == "NoArgsIsHelpError":
                 exc.show()              # type: ignore[attr-defined]   # `notifyd jobs`: the group's help
                 sys.exit(EXIT_USAGE)
+            from notifyd.errors import NotifydError
+
             if os.environ.get("NOTIFYD_DEBUG") and not isinstance(exc, NotifydError) and not _is_click_error(exc):
                 raise
             message, status = answer(exc)
             fail(message, status)
             sys.exit(status)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+    def invoke(self, ctx: Any) -> Any:
+        if self._quiet_logs:
+            _quiet_libraries()      # here, not in `main`: `--help` and `--version` import no logging
+        return super().invoke(ctx)
 
 
 def _quiet_libraries() -> None:

@@ -28,7 +28,6 @@ from notifyd.config.model import (
 from notifyd.errors import ConfigError
 from notifyd.event_kinds import likely_typo
 from notifyd.quiet_hours import parse_levels, parse_quiet_hours, parse_timezone
-from notifyd.sources import SOURCE_TYPES
 from notifyd.units import parse_duration, parse_size
 
 _SERVICE_COMMON = ("type", "enabled", "events", "priority")
@@ -140,6 +139,9 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
     sources: dict[str, SourceConfig] = {}
     src_tables = r.table(data.get("sources", {}), "sources", _AnyKey())
     for name, table in src_tables.items():
+        # Imported here: it imports every parser, and most configs name no source.
+        from notifyd.sources import SOURCE_TYPES
+
         key = f"sources.{name}"
         if not _NAME.match(name):
             raise r.error(key, "a source name takes letters, digits, '_', '-' and '.'")
@@ -202,6 +204,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None, text: str = "",
 
 def _status_api_keys(r: _Reader, table: Mapping[str, Any], key: str, stype: str) -> None:
     """api_url and api_key: only for a source type with a status API, and only together."""
+    from notifyd.sources import SOURCE_TYPES
+
     status_api = SOURCE_TYPES[stype].status_api
     given = [api for api in ("api_url", "api_key") if api in table]
     if given and status_api is None:
