@@ -183,7 +183,34 @@ def _write_validated(path: Path, doc: tomlkit.TOMLDocument,
     except OSError as exc:
         raise ConfigNotWritable(str(path), exc.strerror or str(exc)) from None
     _replace(real, text, mode, shown=str(path))
+    tell_daemon(config)
     return config
+
+
+def tell_daemon(config: Config) -> bool:
+    """Ask the `notifyd serve` holding this config's SQLite store to read its config now (SIGHUP),
+    so what the edit changed applies to the next request, not within the watcher's second: a
+    `services add` followed at once by a request naming the service works. Only a process that is
+    `notifyd serve` by its command line is signalled; True when one was. Its own watcher (or
+    `systemctl reload`) remains the way for a daemon on PostgreSQL or of another user."""
+    import signal
+
+    from notifyd.lock import ServeLock
+
+    if config.store.url is not None:
+        return False
+    holder = ServeLock(config.store.path).holder() or ""
+    pid = int(holder[4:]) if holder.startswith("pid ") and holder[4:].isdigit() else None
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"serve" not in words or not any(b"notifyd" in w for w in words):
+            return False
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _replace(target: Path, text: str, mode: int, *, shown: str) -> None:

@@ -367,6 +367,20 @@ def test_sighup_reloads_and_keeps_the_last_good_config(tmp_path: Path, daemons: 
     assert daemon.stop() == 0
 
 
+def test_a_config_edit_from_the_cli_is_applied_by_the_running_daemon_at_once(tmp_path: Path, daemons: DaemonFactory,
+                                                                             receiver: Receiver) -> None:
+    """`services disable` tells the daemon holding the store (SIGHUP): with no watcher running,
+    only that can make the next webhook see the edit."""
+    config = write_config(tmp_path / "config.toml", receiver.json_url)
+    daemon = daemons.start(config, args=("--no-watch",))
+    assert [j["service"] for j in daemon.post("/webhooks/generic", {"title": "a"}).json()["jobs"]] == ["sink"]
+    run_cli("services", "disable", "sink", config=config, env=daemon.env, check=True)
+    wait_for(lambda: daemon.post("/webhooks/generic", {"title": f"b{time.monotonic()}"}).json()["jobs"] == [],
+             HANG, interval=0.05, message="the edit applied")
+    assert "config reloaded" in daemon.log()
+    assert daemon.stop() == 0
+
+
 def test_serve_refuses_a_public_address_without_a_token_and_a_broken_config(tmp_path: Path,
                                                                             daemons: DaemonFactory) -> None:
     from conftest import free_port
