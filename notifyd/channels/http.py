@@ -10,9 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from notifyd.channels.transport import client_args
 from notifyd.errors import PermanentError, TransientError
 
 TRANSIENT_STATUS = frozenset({408, 425, 429})
+SET_COOKIE = (b"set-cookie", b"set-cookie2")    # the headers http.cookiejar reads
+URLS_KEPT = 64                                  # parsed URLs a client keeps (a service uses a handful)
 
 
 def mask_url(url: str) -> str:
@@ -38,6 +41,46 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+class ReceivedCookies(httpx.Cookies):
+    """httpx's cookie store, extracting only from an answer that sets cookies (http.cookiejar reads
+    nothing else): for every answer httpx builds urllib and email stand-ins first, which cost about a
+    fifth of the client's CPU per request."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        for name, _ in response.headers.raw:
+            if name.lower() in SET_COOKIE:
+                super().extract_cookies(response)
+                return
+
+
+class ChannelClient(httpx.Client):
+    """httpx.Client as the channels use it, cheaper per request and the same on the wire: a URL string
+    seen before is reused parsed, and cookies are extracted only from answers that set them."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cookies = kwargs.get("cookies")        # kept as ReceivedCookies
+        self._urls: dict[str, httpx.URL] = {}
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._received
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._received = ReceivedCookies(cookies)
+
+    def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        if isinstance(url, str):
+            parsed = self._urls.get(url)
+            if parsed is None:
+                parsed = httpx.URL(url)
+                if len(self._urls) < URLS_KEPT:
+                    self._urls[url] = parsed
+            url = parsed
+        return super().request(method, url, **kwargs)
+
+
 class HttpChannel:
     """Base of the HTTP channels: a client with the service's timeout, no redirects followed."""
 
@@ -46,8 +89,9 @@ class HttpChannel:
     def __init__(self, url: str, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self.url = url.rstrip("/")
         self.target = mask_url(self.url)
-        self.client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                                   follow_redirects=False, transport=transport)
+        # no transport given: the pooled one (httpx's own where an environment proxy applies)
+        self.client = ChannelClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                                    follow_redirects=False, **client_args(transport))
 
     @staticmethod
     def describe(service: Any) -> str:
