@@ -328,6 +328,46 @@ def test_an_answer_cut_short_is_a_transient_error_and_not_sent_again(serve: Call
     assert server.connections == 1
 
 
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\nabc",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\nabc",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\nabc",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n",
+], ids=["length past any integer", "a terabyte announced", "a chunk past any integer", "a chunk longer than said"])
+def test_an_answer_that_lies_about_its_length_is_refused_before_it_is_believed(serve: Callable[..., Server],
+                                                                              answer: bytes) -> None:
+    """A receiver's claimed length is never reserved in memory, nor overflows, nor shortens a body:
+    each is the transient error of a broken answer (retried), never an internal error."""
+    server = serve(answering(answer))
+    channel = webhook(server.url())
+    with pytest.raises(TransientError) as caught:
+        post(channel)
+    channel.close()
+    assert str(caught.value) == f"cannot reach {server.url()}: RemoteProtocolError"
+
+
+def test_an_answer_framed_by_the_close_is_read_up_to_the_limit(serve: Callable[..., Server],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport, "MAX_BODY", 1000)
+    small = b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 1000
+    big = b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 1001
+
+    def once(answer: bytes) -> Handler:
+        def handle(conn: socket.socket, reader: Any, server: Server, index: int) -> None:
+            if read_request(reader) is not None:
+                conn.sendall(answer)
+        return handle
+
+    channel = HttpChannel(serve(once(small)).url(), 5.0)
+    assert channel.request("POST", channel.url, content=b"{}").content == b"x" * 1000
+    channel.close()
+    server = serve(once(big))
+    channel = HttpChannel(server.url(), 5.0)
+    with pytest.raises(TransientError, match="the answer's body is over 1000 bytes"):
+        channel.request("POST", server.url(), content=b"{}")
+    channel.close()
+
+
 def test_a_new_connection_closed_without_an_answer_is_not_sent_again(serve: Callable[..., Server]) -> None:
     def read_then_close(conn: socket.socket, reader: Any, server: Server, index: int) -> None:
         seen = read_request(reader)

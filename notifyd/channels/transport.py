@@ -46,6 +46,8 @@ STALE_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 NO_RESPONSE = "Server disconnected without sending a response."
 MAX_HEAD = 100 * 1024         # bytes of status line and headers accepted (httpcore's limit for h11)
 MAX_CHUNK_LINE = 1024
+MAX_BODY = 16 * 1024 * 1024   # bytes of an answer's body read at most: receivers answer a delivery in a few
+READ_PIECE = 64 * 1024
 
 # What h11 accepts in a header, so that a request httpx's own transport refuses is refused here too.
 _FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+").fullmatch
@@ -225,6 +227,8 @@ class PooledTransport(httpx.BaseTransport):
                 if connection.served:
                     raise _Stale() from None
                 raise httpx.ReadError(str(exc), request=request) from exc
+            except OSError as exc:          # TLS errors (ssl.SSLError), unreachable…: httpx's type, as httpcore
+                raise httpx.ReadError(str(exc), request=request) from exc
             if not first:
                 if connection.served:
                     raise _Stale()
@@ -302,11 +306,15 @@ def _read_answer(reader: Any, request: httpx.Request) -> _Answer:
         if len(lengths) != 1 or not _DIGITS(next(iter(lengths))):
             raise httpx.RemoteProtocolError("bad Content-Length", request=request)
         expected = int(lengths.pop())
-        body = reader.read(expected) if expected else b""
+        if expected > MAX_BODY:
+            raise httpx.RemoteProtocolError(f"the answer's body ({expected} bytes) is over {MAX_BODY}", request=request)
+        body = _read_exactly(reader, expected)
         if len(body) < expected:
             raise _incomplete(f"received {len(body)} bytes, expected {expected}", request)
     else:
-        body = reader.read()                  # framed by the close, as HTTP/1.0 does
+        body = _read_exactly(reader, MAX_BODY + 1)        # framed by the close, as HTTP/1.0 does
+        if len(body) > MAX_BODY:
+            raise httpx.RemoteProtocolError(f"the answer's body is over {MAX_BODY} bytes", request=request)
         reusable = False
     return _Answer(status, version, reason or b"", headers, body, reusable)
 
@@ -343,8 +351,21 @@ def _headers(reader: Any, room: list[int], request: httpx.Request) -> list[tuple
         headers.append((name, value))
 
 
+def _read_exactly(reader: Any, size: int) -> bytes:
+    """Up to `size` bytes, fewer only at the end of the stream; read in pieces, so that a length a
+    receiver claims is never reserved in memory before its bytes come."""
+    parts, left = [], size
+    while left > 0:
+        piece = reader.read(min(left, READ_PIECE))
+        if not piece:
+            break
+        parts.append(piece)
+        left -= len(piece)
+    return b"".join(parts)
+
+
 def _chunked_body(reader: Any, room: list[int], request: httpx.Request) -> bytes:
-    parts = []
+    parts, total = [], 0
     while True:
         line = reader.readline(MAX_CHUNK_LINE + 1)
         if not line.endswith(b"\n"):
@@ -357,9 +378,17 @@ def _chunked_body(reader: Any, room: list[int], request: httpx.Request) -> bytes
         length = int(size.group(1), 16)
         if length == 0:
             break
-        data = reader.read(length)
-        if len(data) < length or not reader.readline(3).endswith(b"\n"):
+        total += length
+        if total > MAX_BODY:
+            raise httpx.RemoteProtocolError(f"the answer's body is over {MAX_BODY} bytes", request=request)
+        data = _read_exactly(reader, length)
+        if len(data) < length:
             raise _incomplete("incomplete chunked read", request)
+        footer = reader.readline(3)
+        if footer not in (b"\r\n", b"\n"):
+            if not footer.endswith(b"\n") and len(footer) < 2:
+                raise _incomplete("incomplete chunked read", request)
+            raise httpx.RemoteProtocolError("malformed chunk footer", request=request)
         parts.append(data)
     try:                                     # trailers, if any, up to the blank line; not kept (as httpcore)
         _headers(reader, room, request)
