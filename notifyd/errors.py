@@ -181,8 +181,9 @@ class Overloaded(WebhookError):
 
 
 class Deferred(NotifydError):
-    """Not now: the job's service is inside its quiet hours until `until` (POSIX seconds). The job is
-    given back unfinished, due then, its attempt not counted; nothing failed."""
+    """Not now: the job's service is inside its quiet hours, or its turn under the service's pace has
+    not come, until `until` (POSIX seconds). The job is given back unfinished, due then, its attempt
+    not counted; nothing failed."""
 
     def __init__(self, until: float, reason: str) -> None:
         self.until = until

@@ -136,3 +136,47 @@ def test_urls_with_placeholders_are_shown_masked() -> None:
                         ("tgram://123456789:AAsecretBOTtoken77/{chat_id}", "AAsecretBOTtoken77")):
         shown = describe_target(ServiceConfig(name="s", type="apprise", options={"url": url}))
         assert secret not in shown and "per run" in shown, shown
+
+
+def record_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every time.sleep of a second or more (Apprise's throttle sleeps for its pace)."""
+    import time
+
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds >= 1:
+            slept.append(seconds)
+        real_sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return slept
+
+
+def test_a_paced_service_hands_each_next_message_back_to_the_queue_for_its_turn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from notifyd.errors import Deferred
+
+    sent = capture_posts(monkeypatch, status=200)
+    slept = record_sleeps(monkeypatch)
+    ch = channel("ntfy://ntfy.example.com/backups")       # ntfy keeps Apprise's pace: 5.5 s
+    ch.deliver(delivery(stored()))
+    turns = []
+    for job_id in (2, 3):
+        with pytest.raises(Deferred, match="one message every 5.5 s") as caught:
+            ch.deliver(Delivery(job_id=job_id, service="s", kind="notify", data={}, load_event=stored))
+        turns.append(caught.value.until - time.time())
+    assert 4.5 < turns[0] <= 5.5 and 10 < turns[1] <= 11     # each its own turn, one pace apart
+    ch.deliver(Delivery(job_id=4, service="s", kind="notify", data={"test": True}, load_event=stored))
+    assert len(sent) == 2 and slept == []                    # `services test` went at once; no thread slept
+
+
+def test_a_service_on_this_machine_is_not_paced(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept = record_sleeps(monkeypatch)
+    ch = channel(f"ntfy://127.0.0.1:{receiver.port}/backups")
+    for job_id in (1, 2, 3):
+        ch.deliver(Delivery(job_id=job_id, service="s", kind="notify", data={}, load_event=stored))
+    assert len(receiver.requests) == 3 and slept == []

@@ -1,7 +1,10 @@
 """The `apprise` channel: any Apprise URL (Discord, Pushover, email, Telegram, ntfy, json://, …).
 
 Apprise's own retries are turned off (the queue owns retries); its per-service result and log
-lines become the attempt's detail, with the URL in Apprise's privacy form.
+lines become the attempt's detail, with the URL in Apprise's privacy form. Only the plugin the
+URL names is imported (`apprise_plugins`); its HTTP requests go over the service's kept-alive
+session (`apprise_http`); and a plugin's pace between messages (Apprise sleeps for it) is kept by
+handing a message whose turn has not come back to the queue, due at its turn (`pacing`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,10 +25,14 @@ import apprise
 from apprise.attachment.memory import AttachMemory
 
 from notifyd.attachments import DEFAULT_BUDGET, Picture, Pictures, gather
+from notifyd.channels.apprise_http import ServiceSession
+from notifyd.channels.apprise_plugins import instantiate
 from notifyd.channels.kinds import url_placeholders
+from notifyd.channels.pacing import Pace
+from notifyd.config import is_loopback
 from notifyd.config.model import ServiceConfig
 from notifyd.digest import render_digest
-from notifyd.errors import PermanentError, TransientError
+from notifyd.errors import Deferred, PermanentError, TransientError
 from notifyd.model import Delivery, StoredEvent
 from notifyd.templates import TemplateProblem, render
 
@@ -38,17 +46,30 @@ log = logging.getLogger("notifyd.worker")
 placeholders = url_placeholders       # the {names} in a URL that a run's context fills in
 
 
+def pace_of(plugin: apprise.plugins.NotifyBase) -> float:
+    """Seconds between two messages to this plugin's server: what the plugin declares
+    (`request_rate_per_sec`, seconds despite its name; Apprise's default is 5.5), or none when
+    every host it names is this machine's (the pace spares someone else's server)."""
+    hosts = [h for h in (getattr(plugin, "host", None), getattr(plugin, "smtp_host", None)) if h]
+    if hosts and all(is_loopback(str(h).strip("[]")) for h in hosts):
+        return 0.0
+    return max(0.0, float(getattr(plugin, "request_rate_per_sec", 0) or 0))
+
+
 def _privacy_url(plugin: apprise.plugins.NotifyBase) -> str:
     """Apprise's privacy form of the URL, without the long tail of default query options."""
     return plugin.url(privacy=True).split("?", 1)[0]
 
 
 class AppriseChannel:
-    """One Apprise object holding this service's single URL."""
+    """One Apprise object holding this service's single URL, one HTTP session, one pace."""
 
     def __init__(self, service: ServiceConfig, timeout: float) -> None:
         self.name = service.name
         self.timeout = timeout
+        self._http = ServiceSession()
+        self._pace: Pace | None = None             # set from the first plugin: its request_rate_per_sec
+        self._pace_lock = threading.Lock()
         self.templates = service.options.get("templates")
         # attach = true: bytes of pictures one message may carry (attach_max); 0 when it carries none
         self.attach_max = int(service.options.get("attach_max") or DEFAULT_BUDGET) \
@@ -60,7 +81,7 @@ class AppriseChannel:
             self._invalid = False
             self.target = self.url_template.split("://", 1)[0] + "://… (per run)"
             return
-        plugin = apprise.Apprise.instantiate(service.options["url"])
+        plugin = instantiate(service.options["url"])
         self._invalid = plugin is None
         if plugin is None:
             self.target = f"{service.options['url'].split('://', 1)[0]}://…"
@@ -74,6 +95,8 @@ class AppriseChannel:
         plugin.retry = 0                            # our queue retries, with backoff and a record
         plugin.socket_connect_timeout = min(timeout, 10.0)
         plugin.socket_read_timeout = timeout
+        if not pace_of(plugin):                     # a server on this machine: no sleeps between its requests
+            plugin.request_rate_per_sec = 0
 
     def _for_event(self, stored: StoredEvent) -> tuple[apprise.Apprise, str]:
         """The Apprise object for this delivery: the service's own, or one with {placeholders} filled."""
@@ -87,7 +110,7 @@ class AppriseChannel:
         url = self.url_template
         for key in self.placeholders:
             url = url.replace("{" + key + "}", quote(str(context[key]), safe=""))
-        plugin = apprise.Apprise.instantiate(url)
+        plugin = instantiate(url)
         if plugin is None:
             raise PermanentError(f"service {self.name!r}: no Apprise plugin accepts its URL once filled in")
         self._prepare(plugin, self.timeout)
@@ -102,7 +125,7 @@ class AppriseChannel:
         names = placeholders(url)
         for key in names:                             # a stand-in value, so Apprise can mask the rest
             url = url.replace("{" + key + "}", "0" * 8)
-        plugin = apprise.Apprise.instantiate(url)
+        plugin = instantiate(url)
         if plugin is not None and names:
             return f"{_privacy_url(plugin)} ({', '.join('{' + n + '}' for n in names)} per run)"
         if plugin is None:
@@ -121,7 +144,8 @@ class AppriseChannel:
         except TemplateProblem as exc:
             raise PermanentError(f"service {self.name!r}: {exc}") from None
         notifier, target = self._for_event(stored)
-        with self._attachments(delivery, notifier) as (attach, pictures):
+        self._wait_for_turn(delivery, notifier, target)
+        with self._attachments(delivery, notifier) as (attach, pictures), self._http.active():
             result = notifier.notify(body=message.body, title=message.title,
                                      notify_type=_LEVELS.get(message.level, apprise.NotifyType.INFO),
                                      log_level=logging.INFO, attach=attach)
@@ -148,6 +172,26 @@ class AppriseChannel:
             raise TransientError(f"{last} ({target})", detail)
         finally:
             result.close()
+
+    def _wait_for_turn(self, delivery: Delivery, notifier: apprise.Apprise, target: str) -> None:
+        """Deferred (back to the queue, due at its turn) while this message's turn has not come;
+        `services test` goes at once. Apprise's own sleep before a plugin's first request of a
+        message is skipped (its last-I/O mark cleared): the pace between messages is kept here,
+        and Apprise still paces the requests within one message."""
+        plugins = list(notifier)
+        with self._pace_lock:
+            if self._pace is None:
+                self._pace = Pace(max((pace_of(p) for p in plugins), default=0.0))
+        pace = self._pace
+        until = None if delivery.data.get("test") else pace.turn(delivery.job_id)
+        if until is not None:
+            raise Deferred(until, f"one message every {pace.interval:g} s to {target}")
+        for plugin in plugins:
+            plugin._last_io_datetime = None
+
+    def close(self) -> None:
+        """The service's kept-alive connections closed (its config changed, or it was removed)."""
+        self._http.close()
 
     @contextmanager
     def _attachments(self, delivery: Delivery, notifier: apprise.Apprise
