@@ -123,10 +123,10 @@ def in_range(value: Any, low: float, high: float) -> bool:
 def normal_path(text: str) -> str | None:
     """An absolute path with duplicate separators and `.` parts collapsed, in its own style
     (POSIX /…, Windows X:\\… or UNC \\\\host\\share\\…); None when it is not absolute."""
-    drive, unc = _DRIVE.match(text), _UNC.match(text)
     if text.startswith("/"):
         parts = [p for p in text.split("/") if p not in ("", ".")]
         return "/" + "/".join(parts)
+    drive, unc = _DRIVE.match(text), _UNC.match(text)
     if drive:
         sep = "\\" if "\\" in text else "/"
         parts = [p for p in _SEPARATORS.split(text[len(drive.group(1)):]) if p not in ("", ".")]
@@ -147,7 +147,7 @@ def path_separator(path: str) -> str:
 
 def climbs(text: str) -> bool:
     """Whether a path has a `..` part, by either separator (a POSIX server may map it to Windows)."""
-    return ".." in _SEPARATORS.split(text)
+    return ".." in text and ".." in _SEPARATORS.split(text)
 
 
 class Fields:

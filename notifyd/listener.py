@@ -1,5 +1,10 @@
 """The inbound HTTP listener (Starlette): webhooks and POST /notify messages in, answered only after
-they are committed; event, run and health reads. It never delivers anything itself."""
+they are committed; event, run and health reads. It never delivers anything itself.
+
+`POST /webhooks/{source}` is the hot route (a flood of webhooks is what the listener must take),
+so `Listener` answers it without the middleware and routing layers: the same host check, the same
+endpoint, the same exception handlers, the same answers, with a fraction of the work per request.
+Every other request goes through the Starlette application."""
 
 from __future__ import annotations
 
@@ -7,13 +12,13 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -51,6 +56,7 @@ from notifyd.store import Store, Tx
 from notifyd.views import queue_depth, run_view, show_event
 
 log = logging.getLogger("notifyd.listener")
+Handler = Callable[[Request, Exception], Awaitable[Response]]       # an exception's answer
 MAX_KEY = 200               # characters of an Idempotency-Key or webhook-id header
 
 
@@ -70,6 +76,16 @@ class ListenerDeps:
 
 def error_response(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+class _JsonAnswer(Response):
+    media_type = "application/json"
+
+
+def json_answer(content: dict[str, Any], status: int) -> Response:
+    """A JSON answer with JSONResponse's bytes and headers, encoded by orjson (JSONResponse builds
+    a json encoder per answer; this is the answer to every webhook)."""
+    return _JsonAnswer(orjson.dumps(content), status)
 
 
 def dedupe_key(headers: Any, raw: bytes) -> str:
@@ -92,17 +108,28 @@ def idempotency_key(headers: Any) -> str | None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it passes `limit` bytes."""
+    """The whole body, refusing (413) as soon as it passes `limit` bytes. Read straight from the
+    ASGI messages (what Request.stream() does, without an async generator per request)."""
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(f"the body is {length} bytes; the limit (server.max_body) is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit (server.max_body) of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    receive = request.receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the body is over the limit (server.max_body) of {limit} bytes")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif kind == "http.disconnect":
+            raise ClientDisconnect()
 
 
 def verify_signature(secret: str, raw: bytes, headers: Any) -> None:
@@ -142,6 +169,19 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
+def host_refusal(scope: Scope, config: Config) -> JSONResponse | None:
+    """With no token (loopback only), the 403 for a request whose Host is not a loopback name (see
+    LoopbackHosts); None when the request may go on."""
+    server = config.server
+    if server.token is not None:
+        return None
+    host = host_name(next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), ""))
+    if host in LOOPBACK_NAMES or host == server.host.lower():
+        return None
+    return error_response(403, "host_not_allowed", f"this daemon has no token and answers only "
+                          f"to loopback names (localhost, 127.0.0.1, [::1]), not {host[:60]!r}")
+
+
 class LoopbackHosts:
     """With no token (loopback only), refuse any Host but a loopback name: a page on another site
     that rebinds its own name to 127.0.0.1 (DNS rebinding) must not read events or press the status
@@ -153,19 +193,74 @@ class LoopbackHosts:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            server = self.config().server
-            if server.token is None:
-                host = host_name(Headers(scope=scope).get("host", ""))
-                if host not in LOOPBACK_NAMES and host != server.host.lower():
-                    response = error_response(403, "host_not_allowed", f"this daemon has no token and answers only "
-                                              f"to loopback names (localhost, 127.0.0.1, [::1]), not {host[:60]!r}")
-                    await response(scope, receive, send)
-                    return
+            response = host_refusal(scope, self.config())
+            if response is not None:
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
-def create_app(deps: ListenerDeps) -> Starlette:
-    """The Starlette application serving design §3 (webhooks, events, health)."""
+def handler_for(handlers: dict[Any, Handler], exc: Exception) -> Handler | None:
+    """The handler Starlette would pick for `exc`: the first of its classes, most derived first."""
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+class Listener:
+    """The ASGI application: `POST /webhooks/{source}` answered here, anything else by `app`.
+
+    What Starlette's layers do for that route is done here in line, in their order: the Host check
+    (LoopbackHosts), the route's match (its own regex, so the same paths match), the endpoint, and
+    on an exception the handler Starlette would pick: those of `handlers` (ExceptionMiddleware), or
+    else `server_error` (ServerErrorMiddleware), which answers 500 and raises the exception again
+    for uvicorn to log."""
+
+    def __init__(self, app: Starlette, route: Route, config: Callable[[], Config],
+                 handlers: dict[Any, Handler], server_error: Handler) -> None:
+        self.app = app
+        self.route = route
+        self.config = config
+        self.handlers = handlers
+        self.server_error = server_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = None
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            match = self.route.path_regex.match(scope["path"])     # (under a root_path, Starlette matches)
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        refused = host_refusal(scope, self.config())
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        scope["app"] = self.app
+        scope["router"] = self.app.router
+        scope["route"] = self.route
+        scope["endpoint"] = self.route.endpoint
+        scope["path_params"] = match.groupdict()
+        request = Request(scope, receive, send)
+        try:
+            response = await self.route.endpoint(request)
+        except Exception as exc:
+            handler = handler_for(self.handlers, exc)
+            if handler is None:
+                await (await self.server_error(request, exc))(scope, receive, send)
+                raise
+            response = await handler(request, exc)
+            exc.__traceback__ = None
+        try:
+            await response(scope, receive, send)
+        except Exception as exc:
+            await self.server_error(request, exc)           # logs it; the answer has begun or is lost
+            raise
+
+
+def create_app(deps: ListenerDeps) -> Listener:
+    """The application serving design §3 (webhooks, events, health): Starlette's, with the hot
+    route in front of it (`Listener`)."""
     limiter = deps.auth_limiter or AuthLimiter(log=log)
 
     def authorize(expected: str | None, request: Request, check: Callable[[], None] | None = None) -> None:
@@ -188,7 +283,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
                 limiter.failed(client, now, exc.detail)
                 raise
 
-    def accepted(result: IngestResult, source: str, title: str) -> JSONResponse:
+    def accepted(result: IngestResult, source: str, title: str) -> Response:
         """The answer to a stored event (202; 200 for a repeat or a sender's test), counted and logged once."""
         if not result.duplicate:
             if deps.metrics is not None:
@@ -196,11 +291,11 @@ def create_app(deps: ListenerDeps) -> Starlette:
             log.info("event %d from %s: %s %r, %d job(s)", result.event_id, source, result.kind,
                      title[:80], len(result.jobs))
         status = 200 if result.duplicate or result.kind == "test" else 202
-        return JSONResponse({"event_id": result.event_id, "kind": result.kind,
-                             "jobs": [{"id": j.id, "service": j.service} for j in result.jobs],
-                             "duplicate": result.duplicate}, status_code=status)
+        return json_answer({"event_id": result.event_id, "kind": result.kind,
+                            "jobs": [{"id": j.id, "service": j.service} for j in result.jobs],
+                            "duplicate": result.duplicate}, status)
 
-    async def receive_webhook(request: Request) -> JSONResponse:
+    async def receive_webhook(request: Request) -> Response:
         config = deps.config()
         name = request.path_params["source"]
         named = config.sources.get(name)
@@ -229,10 +324,10 @@ def create_app(deps: ListenerDeps) -> Starlette:
         event = sender.parse(body, name, source_type, sent.document.decode("utf-8"))
         if sent.media:
             event = replace(event, media={**event.media, **sent.media})
-        result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key))
+        result: IngestResult = await deps.writer.submit_async(event, key)
         return accepted(result, name, event.title)
 
-    async def receive_notification(request: Request) -> JSONResponse:
+    async def receive_notification(request: Request) -> Response:
         """POST /notify: a message a script or app writes itself, taken like a webhook (durable,
         retried, answered only once committed) without a sender's shape."""
         config = deps.config()
@@ -242,7 +337,7 @@ def create_app(deps: ListenerDeps) -> Starlette:
         key = idempotency_key(request.headers)
         message = parse_notify(body, config)
         event = manual_event(message, source=API_SOURCE, payload=raw.decode("utf-8"))
-        result: IngestResult = await asyncio.wrap_future(deps.writer.submit(event, key, only=message.services))
+        result: IngestResult = await deps.writer.submit_async(event, key, only=message.services)
         return accepted(result, API_SOURCE, event.title)
 
     async def get_event(request: Request) -> JSONResponse:
@@ -345,8 +440,9 @@ def create_app(deps: ListenerDeps) -> Starlette:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "an unexpected error; see the daemon's log")
 
+    webhooks = Route("/webhooks/{source}", receive_webhook, methods=["POST"])
     routes: list[BaseRoute] = [
-        Route("/webhooks/{source}", receive_webhook, methods=["POST"]),
+        webhooks,
         Route("/notify", receive_notification, methods=["POST"]),
         Route("/events/{event_id}", get_event, methods=["GET"]),
         Route("/runs", register_run, methods=["POST"]),
@@ -359,11 +455,12 @@ def create_app(deps: ListenerDeps) -> Starlette:
 
         routes += ui_routes(UiDeps(config=deps.config, store=deps.store, config_state=deps.config_state,
                                    limiter=limiter, reload_config=deps.reload_config, clock=deps.clock))
-    app = Starlette(routes=routes, middleware=[Middleware(LoopbackHosts, config=deps.config)], exception_handlers={
+    handlers: dict[Any, Handler] = {
         WebhookError: webhook_error, NotFound: not_found, StoreUnavailable: store_unavailable, RunConflict: conflict,
         ClientDisconnect: client_gone, HTTPException: http_error, NotifydError: internal_error,
-        Exception: internal_error,
-    })
+    }
+    app = Starlette(routes=routes, middleware=[Middleware(LoopbackHosts, config=deps.config)],
+                    exception_handlers={**handlers, Exception: internal_error})
     # /webhooks/generic/ is a 404 with a JSON reason, never a redirect a sender would not follow.
     app.router.redirect_slashes = False
-    return app
+    return Listener(app, webhooks, deps.config, handlers, internal_error)

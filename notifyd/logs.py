@@ -21,6 +21,8 @@ CHATTY_LOGGERS = ("httpx", "httpcore", "apprise", "watchfiles", "uvicorn.access"
 
 def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
     """`text` with control characters written as escapes (tracebacks keep their line breaks)."""
+    if text.isascii() and text.isprintable():       # the common line: nothing to escape, no copy
+        return text
     return text.translate(_TRACEBACK_CONTROLS if keep_newlines else _CONTROLS)
 
 
@@ -78,6 +80,12 @@ def setup_logging(redact: Redactor, fmt: str = "text", level: int = logging.INFO
     else:
         # journald adds its own timestamp; a plain level + message reads best there and in a terminal.
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # No format here shows the thread, the process or the caller's file and line: not gathering them
+    # makes each line (one per webhook accepted) cheaper (the logging HOWTO's "Optimization").
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

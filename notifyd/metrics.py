@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -51,9 +52,15 @@ class Metrics:
                                   ["service"], registry=self.registry,
                                   buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.registry.register(_QueueCollector(store, clock))
+        # The counter of each (source, kind) seen: labels() checks and locks on every call, and
+        # observe_event is called for every webhook accepted.
+        self._event_counters: dict[tuple[str, str], Any] = {}
 
     def observe_event(self, source: str, kind: str) -> None:
-        self.events.labels(source=source, kind=kind).inc()
+        counter = self._event_counters.get((source, kind))
+        if counter is None:
+            counter = self._event_counters[(source, kind)] = self.events.labels(source=source, kind=kind)
+        counter.inc()
 
     def observe_outcome(self, service: str, outcome: str, seconds: float | None) -> None:
         self.outcomes.labels(service=service, outcome=outcome).inc()

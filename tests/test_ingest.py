@@ -175,3 +175,43 @@ def test_media_that_is_not_strict_json_is_refused_and_nothing_is_stored(store: S
     writer.stop()
     assert [e.event.title for e in store.list_events()] == ["after"]
     assert store.info().counts["jobs"] == 1
+
+
+def test_one_bad_event_in_a_batch_is_refused_alone(store: Store) -> None:
+    # Submitted before the writer starts, so all of them are one batch: the batch meets the bad
+    # event, is rolled back and written again, each event on its own; the others are stored once.
+    writer = IngestWriter(store, lambda: CONFIG, clock=lambda: 7000.0)
+    futures = [writer.submit(event(title=f"e{n}"), f"key-{n}") for n in range(5)]
+    futures.insert(3, writer.submit(replace(event(title="bad"), media={"size": float("nan")}), "key-bad"))
+    futures.append(writer.submit(event(title="e1 again"), "key-1"))    # a repeat inside the batch
+    writer.start()
+    with pytest.raises(BadPayload, match="JSON cannot carry"):
+        futures[3].result(10)
+    results = [f.result(10) for n, f in enumerate(futures) if n != 3]
+    writer.stop()
+    assert [r.duplicate for r in results] == [False] * 5 + [True] and results[5].event_id == results[1].event_id
+    assert sorted(e.event.title for e in store.list_events()) == [f"e{n}" for n in range(5)]
+    assert store.info().counts["jobs"] == 5
+    assert len({r.event_id for r in results[:5]}) == 5 and all(
+        store.get_event(r.event_id).event.title == f"e{n}" for n, r in enumerate(results[:5]))
+
+
+async def _submit_in_loop(writer: IngestWriter, events: list[Event]) -> list[object]:
+    import asyncio
+
+    return list(await asyncio.gather(*(writer.submit_async(e, f"async-{n}") for n, e in enumerate(events)),
+                                     return_exceptions=True))
+
+
+def test_a_caller_on_an_event_loop_is_answered_on_it_after_the_commit(store: Store) -> None:
+    import asyncio
+
+    writer = IngestWriter(store, lambda: CONFIG).start()
+    answers = asyncio.run(_submit_in_loop(writer, [event(title="a"), replace(event(), media={"x": float("inf")}),
+                                                   event(title="b")]))
+    writer.stop()
+    assert isinstance(answers[1], BadPayload)
+    assert [store.get_event(a.event_id).event.title for a in (answers[0], answers[2])] == ["a", "b"]  # type: ignore[union-attr]
+    stopped = asyncio.run(_submit_in_loop(writer, [event(title="late")]))
+    assert isinstance(stopped[0], StoreUnavailable)                 # after stop: refused, nothing stored
+    assert store.info().counts["events"] == 2

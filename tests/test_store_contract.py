@@ -203,6 +203,24 @@ def test_delay_jobs_moves_only_queued_jobs_of_those_events_and_kinds_and_only_la
     assert queue.state(running.id)[0] == JobState.RUNNING
 
 
+def test_one_enqueue_of_many_jobs_gives_each_spec_its_own_job_in_order(queue: Queue, store: Store) -> None:
+    # More than one INSERT's worth, with collapsing twins between them: each spec's job is its own.
+    specs = [spec(f"s{n}", priority=1 + n % 9, delay=float(n)) for n in range(150)]
+    specs[40] = spec("refresh", unique_key="refresh:/tv/a")
+    specs[90] = spec("refresh", unique_key="refresh:/tv/a")
+    with store.transaction() as tx:
+        event_id = tx.insert_event(event(), NOW)
+        jobs = tx.enqueue(event_id, specs, 3, NOW)
+    assert [j.service for j in jobs] == [s.service for s in specs]
+    assert [j.collapsed for j in jobs] == [n == 90 for n in range(150)] and jobs[90].id == jobs[40].id
+    new = [j.id for j in jobs if not j.collapsed]
+    assert new == sorted(new) and len(set(new)) == 149
+    for job, wanted in zip(jobs, specs, strict=True):
+        stored = store.get_job(job.id)
+        assert (stored.service, stored.priority, stored.run_at, stored.event_id) == (
+            wanted.service, wanted.priority, NOW + wanted.delay, event_id)
+
+
 def test_skip_jobs_ends_queued_jobs_of_those_events_services_and_kinds(queue: Queue, store: Store) -> None:
     with store.transaction() as tx:
         one, two = tx.insert_event(event(), NOW), tx.insert_event(event(), NOW)

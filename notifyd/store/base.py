@@ -92,8 +92,10 @@ class Tx(ABC):
         two writers (two nodes) racing on one key cannot both win."""
 
     @abstractmethod
-    def insert_event(self, event: Event, now: float, dedupe_key: str | None = None) -> int:
-        """Store the event, under the dedupe key it reserved; returns its id."""
+    def insert_event(self, event: Event, now: float, dedupe_key: str | None = None, *,
+                     media_json: str | None = None) -> int:
+        """Store the event, under the dedupe key it reserved; returns its id. `media_json`: its
+        media as strict_json.dumps writes them, from a caller that has made that text already."""
 
     @abstractmethod
     def update_event(self, event_id: int, *, title: str, media: Mapping[str, object]) -> None:

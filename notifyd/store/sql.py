@@ -40,6 +40,7 @@ from notifyd.model import (
 from notifyd.store.base import Duplicate, QueueDepth, Stats, Store, StoreInfo, Tx
 
 EXPIRY_CHECK_INTERVAL = 1.0
+INSERT_ROWS = 64            # jobs one INSERT statement adds at most
 TABLES = ("events", "jobs", "attempts", "job_events", "runs", "service_state")
 DELIVERIES = f"kind != '{JobKind.MAINTENANCE}'"       # what queue depth and listings count by default
 JOB_COLUMNS = ("id, event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
@@ -108,23 +109,29 @@ class SqlTx(Tx):
     def __init__(self, store: SqlStore, conn: Conn) -> None:
         self.store = store
         self.conn = conn
-        self._savepoints = 0
+        self._depth = 0
+        self._disabled: set[str] | None = None
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        self._savepoints += 1
-        name = f"sp_{self._savepoints}"
-        self.conn.execute(f"SAVEPOINT {name}")
+        # Named by depth, not by count: the ingest writer opens one per event, and a name per
+        # event would be a new statement each time, pushing the inserts out of the driver's cache.
+        self._depth += 1
+        name = f"sp_{self._depth}"
         try:
-            yield
-        except BaseException as exc:
-            self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException as exc:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                mapped = self.store.map_error(exc)
+                if mapped is not None:
+                    raise mapped from None
+                raise
             self.conn.execute(f"RELEASE SAVEPOINT {name}")
-            mapped = self.store.map_error(exc)
-            if mapped is not None:
-                raise mapped from None
-            raise
-        self.conn.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._depth -= 1
 
     def claim_dedupe_key(self, source: str, key: str, now: float, window: float) -> Duplicate | None:
         holder = self.store.dedupe_holder(self.conn, source, key, now, window)
@@ -135,12 +142,14 @@ class SqlTx(Tx):
             "SELECT id, service FROM jobs WHERE event_id = ? ORDER BY id", (holder,)).fetchall()]
         return Duplicate(holder, row[0], jobs)
 
-    def insert_event(self, event: Event, now: float, dedupe_key: str | None = None) -> int:
+    def insert_event(self, event: Event, now: float, dedupe_key: str | None = None, *,
+                     media_json: str | None = None) -> int:
+        media = strict_json.dumps(dict(event.media)) if media_json is None else media_json
         event_id: int = self.conn.execute(
             "INSERT INTO events (source, source_type, kind, title, body, paths, media, payload, dedupe_key, "
             "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (event.source, event.source_type, event.kind, event.title, event.body, strict_json.dumps(list(event.paths)),
-             strict_json.dumps(dict(event.media)), event.payload, dedupe_key, now)).fetchone()[0]
+             media, event.payload, dedupe_key, now)).fetchone()[0]
         return event_id
 
     def update_event(self, event_id: int, *, title: str, media: Mapping[str, object]) -> None:
@@ -155,32 +164,51 @@ class SqlTx(Tx):
 
     def enqueue(self, event_id: int | None, specs: Sequence[JobSpec], max_attempts: int,
                 now: float) -> list[Enqueued]:
-        created = []
-        added = False
+        created: list[Enqueued] = []
+        plain: list[JobSpec] = []           # jobs without a unique_key, inserted together in their order
         for spec in specs:
-            if spec.unique_key is not None:
-                self.store.lock_key(self.conn, spec.unique_key)
-                # Only into a twin that has not run yet: a scheduled retry may be hours away, or doomed.
-                # Locked until this transaction ends (PostgreSQL): another node's claim skips it meanwhile,
-                # so a digest is never claimed, and its events read, between this link and its commit.
-                row = self.conn.execute(
-                    "SELECT id FROM jobs WHERE state = 'queued' AND unique_key = ? AND attempts = 0"
-                    + self.store.row_lock, (spec.unique_key,)).fetchone()
-                if row is not None:
-                    if event_id is not None:
-                        self.conn.execute("INSERT INTO job_events (job_id, event_id) VALUES (?, ?) "
-                                          "ON CONFLICT DO NOTHING", (row[0], event_id))
-                    created.append(Enqueued(row[0], spec.service, collapsed=True))
-                    continue
-            job_id = self.conn.execute(
-                "INSERT INTO jobs (event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
-                "unique_key, created_at, payload) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?) RETURNING id",
-                (event_id, spec.service, str(spec.kind), spec.priority, max_attempts, now + spec.delay,
-                 spec.unique_key, now, strict_json.dumps(dict(spec.payload)) if spec.payload else "{}")).fetchone()[0]
-            created.append(Enqueued(job_id, spec.service))
-            added = True
-        if added:
+            if spec.unique_key is None:
+                plain.append(spec)
+                continue
+            created += self._insert_jobs(event_id, plain, max_attempts, now)
+            plain = []
+            self.store.lock_key(self.conn, spec.unique_key)
+            # Only into a twin that has not run yet: a scheduled retry may be hours away, or doomed.
+            # Locked until this transaction ends (PostgreSQL): another node's claim skips it meanwhile,
+            # so a digest is never claimed, and its events read, between this link and its commit.
+            row = self.conn.execute(
+                "SELECT id FROM jobs WHERE state = 'queued' AND unique_key = ? AND attempts = 0"
+                + self.store.row_lock, (spec.unique_key,)).fetchone()
+            if row is not None:
+                if event_id is not None:
+                    self.conn.execute("INSERT INTO job_events (job_id, event_id) VALUES (?, ?) "
+                                      "ON CONFLICT DO NOTHING", (row[0], event_id))
+                created.append(Enqueued(row[0], spec.service, collapsed=True))
+                continue
+            created += self._insert_jobs(event_id, [spec], max_attempts, now)
+        created += self._insert_jobs(event_id, plain, max_attempts, now)
+        if any(not job.collapsed for job in created):
             self.store.jobs_added(self.conn)
+        return created
+
+    def _insert_jobs(self, event_id: int | None, specs: Sequence[JobSpec], max_attempts: int,
+                     now: float) -> list[Enqueued]:
+        """New queued jobs, up to INSERT_ROWS in one statement (one round trip for an event's fan-out).
+        Both engines number the rows of one INSERT in their order, so the ids sorted are the specs'."""
+        created = []
+        for start in range(0, len(specs), INSERT_ROWS):
+            chunk = specs[start:start + INSERT_ROWS]
+            values: list[Any] = []
+            for spec in chunk:
+                values += (event_id, spec.service, str(spec.kind), spec.priority, max_attempts, now + spec.delay,
+                           spec.unique_key, now, strict_json.dumps(dict(spec.payload)) if spec.payload else "{}")
+            rows = self.conn.execute(
+                "INSERT INTO jobs (event_id, service, kind, priority, state, attempts, max_attempts, run_at, "
+                "unique_key, created_at, payload) VALUES "
+                + ", ".join(["(?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)"] * len(chunk)) + " RETURNING id",
+                values).fetchall()
+            ids = sorted(r[0] for r in rows)
+            created += [Enqueued(job_id, spec.service) for job_id, spec in zip(ids, chunk, strict=True)]
         return created
 
     def event_services(self, event_id: int) -> set[str]:
@@ -189,7 +217,10 @@ class SqlTx(Tx):
             "JOIN job_events l ON l.job_id = j.id WHERE l.event_id = ?", (event_id, event_id)).fetchall()}
 
     def disabled_services(self) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT service FROM service_state").fetchall()}
+        # Read once per transaction: the ingest writer asks for every event of its batch.
+        if self._disabled is None:
+            self._disabled = {r[0] for r in self.conn.execute("SELECT service FROM service_state").fetchall()}
+        return set(self._disabled)
 
     def run_for_update(self, run_id: str, *, create: Run | None = None) -> Run | None:
         if create is not None:
