@@ -3,13 +3,19 @@
 What it measures, on one machine and in one run (design §12):
 
 1. Ingest (accepted webhooks/s and latency percentiles). wrk with ``--connections`` (32)
-   connections POSTs generic events, each body unique (so none is a duplicate), for
-   ``--seconds`` after a warm-up, against: the baseline, a bare uvicorn[standard]+Starlette
-   endpoint that reads the body and answers 202 (``peers.py``: ``bare``); ``notifyd serve``
-   with no service (each request commits an event); and ``notifyd serve`` with one ``webhook``
-   service (each request commits an event and a job, which the workers deliver to the sink
-   meanwhile, on the same cores). The best of ``--repeat`` runs is reported, with its p50 and
-   p99; afterwards the stored events are counted and must be at least the 2xx answers wrk saw.
+   connections POSTs what Radarr sends for a download (tests/fixtures/arr/radarr/Download.json,
+   its ``downloadId`` unique per request so that none is a duplicate; ``--ingest-body generic``
+   posts a small generic event instead) for ``--seconds`` after a warm-up, against: the baseline,
+   a bare uvicorn[standard]+Starlette endpoint on the same route that reads the body and answers
+   202 (``peers.py``: ``bare``); ``notifyd serve`` with no service (each request commits an event;
+   a diagnostic); and ``notifyd serve`` with three ``webhook`` services (each request commits an
+   event and three jobs, which the workers deliver to the counting sink meanwhile, on the same
+   cores: the issue's case). The three are measured one after the other in each of ``--repeat``
+   rounds, each daemon started afresh per round; each ratio divides two figures of one round, and
+   the medians of the rounds are reported with their p50 and p99, and the server's CPU time per
+   request (user and system, all its threads, from /proc: steadier than the rates when other work
+   shares the machine). After each run the stored events are counted and must be at least the
+   2xx answers wrk saw.
 2. End-to-end latency when idle: after five untimed warm-up events (the first delivery imports
    the channel's code), ``--latency-events`` POSTs, one every 50 ms, each timed from just before
    the POST to its arrival at the sink (both read CLOCK_MONOTONIC), through the ``webhook``
@@ -74,13 +80,23 @@ INGEST_TARGET = 0.7
 P99_TARGET_MS = 15.0
 E2E_P50_TARGET_MS = 5.0
 E2E_P99_TARGET_MS = 20.0
-DELIVERIES_TARGET = 800.0
+DELIVERIES_TARGET = 1000.0
+IDLE_CPU_TARGET = 0.1          # percent of one core
 RSS_TARGET_MB = 64.0
 WARM_UP = 5  # events sent, and delivered, before the latency is timed
 
-# wrk's script: every request a unique body, so notifyd's body-hash idempotency never collapses
-# two of them; the tag (wrk's argument after --) keeps runs against one daemon apart.
+# The ingest body: what Radarr sends for a download (compact, as its Newtonsoft serialiser writes it).
+RADARR_BODY = BENCH.parent / "fixtures" / "arr" / "radarr" / "Download.json"
+UNIQUE_FIELD = "downloadId"     # made unique per request, so the body hash never finds a repeat
+INGEST_SERVICES = 3             # the issue's case: every event fans out to three services
+
+# wrk's script for the ingest runs: every request the same body but for one field, made unique
+# from the tag (wrk's argument after --), the thread and a counter, so notifyd's body-hash
+# idempotency never collapses two of them and runs against one daemon stay apart. HEAD and TAIL
+# are the body either side of that field's value (Lua long strings, so nothing is escaped).
 WRK_SCRIPT = """\
+local head = [==[{head}]==]
+local tail = [==[{tail}]==]
 local threads = 0
 function setup(thread)
   threads = threads + 1
@@ -94,10 +110,19 @@ function init(args)
 end
 function request()
   n = n + 1
-  return wrk.format(nil, nil, nil, string.format(
-    '{"kind":"bench","title":"bench %s","body":"thread %d request %d"}', tag, tid, n))
+  return wrk.format(nil, nil, nil, head .. tag .. "-" .. tid .. "-" .. n .. tail)
 end
 """
+
+
+def ingest_body(kind: str) -> tuple[str, str, str]:
+    """The body wrk posts, as (route source, text before the unique value, text after it)."""
+    if kind == "generic":
+        return "generic", '{"kind":"bench","title":"bench","body":"', '"}'
+    body = json.loads(RADARR_BODY.read_text())
+    body[UNIQUE_FIELD] = "\0"
+    head, tail = json.dumps(body, separators=(",", ":")).split('"\\u0000"')
+    return "radarr", head + '"', '"' + tail
 
 
 # wrk's script for a fixed number of POSTs (arguments after --: tag, count per thread): each body
@@ -231,6 +256,11 @@ class Proc:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system, all threads) the process has used so far."""
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> tuple[float, float]:
         """VmRSS and VmHWM (the peak) in MB."""
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines())
@@ -320,67 +350,113 @@ def wrk(url: str, seconds: int, connections: int, threads: int, script: Path, ta
     return parse_wrk(done.stdout)
 
 
-def best_of(target: Proc, args: argparse.Namespace, script: Path, label: str) -> tuple[WrkRun, int]:
-    """Warm up, then the run with the most requests/s of --repeat; and the 2xx answers in all runs."""
-    url = target.url + "/webhooks/generic"
-    warm = wrk(url, min(3, args.seconds), args.connections, args.wrk_threads, script, f"{label}-warm")
-    answered = warm.requests - warm.non_2xx
-    runs = []
-    for i in range(args.repeat):
-        run = wrk(url, args.seconds, args.connections, args.wrk_threads, script, f"{label}-{i}")
-        answered += run.requests - run.non_2xx
-        runs.append(run)
-        print(f"  {label} run {i + 1}: {run.rate:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
-              f"non-2xx {run.non_2xx}, socket errors {run.socket_errors}", flush=True)
-    return max(runs, key=lambda r: r.rate), answered
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def wrk_numbers(run: WrkRun) -> dict[str, float]:
-    return {"requests_per_s": round(run.rate, 1), "p50_ms": run.p50_ms, "p99_ms": run.p99_ms}
+def ingest_services(sink: Proc, count: int) -> str:
+    """`count` webhook services, all pointing at the counting sink and taking every event."""
+    return "".join(f'\n[services.sink{i}]\ntype = "webhook"\nurl = "{sink.url}/hook{i}"\nevents = ["*"]\n'
+                   for i in range(count))
 
 
 def measure_ingest(root: Path, args: argparse.Namespace) -> tuple[list[Row], list[str]]:
+    """Rounds of wrk runs, each round the baseline then each notifyd case, one after the other, so
+    every ratio divides two figures taken a few seconds apart. Each round starts each daemon
+    afresh (its own store), warms it up, measures and stops it: the deliveries a run with
+    services leaves queued never spill into the next run's measurement."""
+    source, head, tail = ingest_body(args.ingest_body)
     script = root / "post.lua"
-    script.write_text(WRK_SCRIPT)
+    script.write_text(WRK_SCRIPT.format(head=head, tail=tail))
+    path = f"/webhooks/{source}"
     rows: list[Row] = []
     notes: list[str] = []
+    base_case = "bare Starlette endpoint answering 202 (baseline)"
+    cases = (("notifyd, no service (event committed)", 0),
+             (f"notifyd, {INGEST_SERVICES} webhook services (event + {INGEST_SERVICES} jobs committed, "
+              "delivered meanwhile)", INGEST_SERVICES))
+    runs: dict[str, list[WrkRun]] = {base_case: [], **{case: [] for case, _ in cases}}
+    ratios: dict[str, list[float]] = {case: [] for case, _ in cases}
+    answered: dict[str, int] = {case: 0 for case, _ in cases}
+    stored_events: dict[str, int] = {case: 0 for case, _ in cases}
+    rss: list[tuple[float, float]] = []
+
+    cpu: dict[str, list[float]] = {base_case: [], **{case: [] for case, _ in cases}}
+
+    def run(target: Proc, label: str, warm: bool) -> tuple[WrkRun, int, float]:
+        """The measured run, the 2xx answers (warm-up included) and the server's CPU ms per request."""
+        url = target.url + path
+        done = 0
+        if warm:
+            warmed = wrk(url, min(3, args.seconds), args.connections, args.wrk_threads, script, f"{label}-warm")
+            done += warmed.requests - warmed.non_2xx
+        before = target.cpu_seconds()
+        measured = wrk(url, args.seconds, args.connections, args.wrk_threads, script, label)
+        cpu_ms = (target.cpu_seconds() - before) * 1000 / max(1, measured.requests)
+        print(f"  {label}: {measured.rate:,.0f} req/s, p50 {measured.p50_ms:.2f} ms, p99 {measured.p99_ms:.2f} ms, "
+              f"CPU {cpu_ms:.3f} ms/request, non-2xx {measured.non_2xx}, socket errors {measured.socket_errors}",
+              flush=True)
+        return measured, done + measured.requests - measured.non_2xx, cpu_ms
 
     bare = uvicorn_app("bare", root / "bare.log")
-    try:
-        baseline, _ = best_of(bare, args, script, "bare")
-    finally:
-        bare.stop()
-    rows.append(Row("ingest", "bare Starlette endpoint answering 202 (baseline)",
-                    f"{baseline.rate:,.0f} req/s, p50 {baseline.p50_ms:.2f} ms, p99 {baseline.p99_ms:.2f} ms",
-                    numbers=wrk_numbers(baseline)))
-
     sink = uvicorn_app("sink", root / "sink-ingest.log")
     try:
-        for case, service in (("notifyd, no service (event committed)", None),
-                              ("notifyd, one webhook service (event + job committed, delivered meanwhile)",
-                               webhook_service(sink))):
-            directory = root / ("ingest-plain" if service is None else "ingest-service")
-            daemon = notifyd(directory, service)
-            try:
-                run, answered = best_of(daemon, args, script, directory.name)
-                if service is not None:
-                    rss, hwm = daemon.rss_mb()
-                    notes.append(f"RSS after the ingest run with a service: {rss:.1f} MB (peak {hwm:.1f} MB)")
-            finally:
-                daemon.stop()
-            events = stored(directory, "SELECT count(*) FROM events")
-            if events < answered:
-                raise SystemExit(f"{case}: wrk saw {answered} 2xx answers but only {events} events are stored")
-            notes.append(f"{case}: {answered:,} answered 2xx, {events:,} events stored")
-            ratio = run.rate / baseline.rate
-            ok = ratio >= INGEST_TARGET and run.p99_ms <= P99_TARGET_MS
-            rows.append(Row("ingest", case,
-                            f"{run.rate:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms",
-                            f"{ratio:.2f}×", f"≥ {INGEST_TARGET}×, p99 ≤ {P99_TARGET_MS:g} ms: "
-                            + ("met" if ok else "MISSED"), numbers=wrk_numbers(run),
-                            reference="bare Starlette endpoint answering 202 (baseline)"))
+        wrk(bare.url + path, min(3, args.seconds), args.connections, args.wrk_threads, script, "bare-warm")
+        for round_no in range(args.repeat):
+            baseline, _, cpu_ms = run(bare, f"round {round_no + 1} bare", warm=False)
+            runs[base_case].append(baseline)
+            cpu[base_case].append(cpu_ms)
+            for case, services in cases:
+                directory = root / f"ingest-{services}-services-{round_no}"
+                daemon = notifyd(directory, ingest_services(sink, services) if services else None)
+                try:
+                    measured, ok, cpu_ms = run(daemon, f"round {round_no + 1} notifyd {services} services", warm=True)
+                    if services:
+                        rss.append(daemon.rss_mb())
+                finally:
+                    daemon.stop()
+                runs[case].append(measured)
+                cpu[case].append(cpu_ms)
+                ratios[case].append(measured.rate / baseline.rate)
+                answered[case] += ok
+                events = stored(directory, "SELECT count(*) FROM events")
+                stored_events[case] += events
+                if events < ok:
+                    raise SystemExit(f"{case}: wrk saw {ok} 2xx answers but only {events} events are stored")
     finally:
+        bare.stop()
         sink.stop()
+
+    base = runs[base_case]
+    base_rate = median([r.rate for r in base])
+    base_cpu = median(cpu[base_case])
+    rows.append(Row("ingest", base_case, f"{base_rate:,.0f} req/s, p50 {median([r.p50_ms for r in base]):.2f} ms, "
+                    f"p99 {median([r.p99_ms for r in base]):.2f} ms, CPU {base_cpu:.3f} ms/request",
+                    numbers={"requests_per_s": round(base_rate, 1), "p50_ms": median([r.p50_ms for r in base]),
+                             "p99_ms": median([r.p99_ms for r in base]), "cpu_ms_per_request": round(base_cpu, 4)}))
+    for case, _ in cases:
+        found = runs[case]
+        rate, p50, p99 = (median([r.rate for r in found]), median([r.p50_ms for r in found]),
+                          median([r.p99_ms for r in found]))
+        ratio, cpu_ms = median(ratios[case]), median(cpu[case])
+        ok = ratio >= INGEST_TARGET and p99 <= P99_TARGET_MS
+        rows.append(Row("ingest", case, f"{rate:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+                        f"CPU {cpu_ms:.3f} ms/request", f"{ratio:.2f}×", f"≥ {INGEST_TARGET}×, p99 ≤ "
+                        f"{P99_TARGET_MS:g} ms: " + ("met" if ok else "MISSED"),
+                        numbers={"requests_per_s": round(rate, 1), "p50_ms": p50, "p99_ms": p99,
+                                 "ratio_min": round(min(ratios[case]), 3), "ratio_max": round(max(ratios[case]), 3),
+                                 "cpu_ms_per_request": round(cpu_ms, 4)},
+                        reference=base_case))
+        notes.append(f"{case}: ratio per round " + ", ".join(f"{r:.2f}×" for r in ratios[case])
+                     + f"; {answered[case]:,} answered 2xx, {stored_events[case]:,} events stored")
+    notes.append(f"ingest body: {args.ingest_body} ({len(head) + len(tail) + 12} bytes, POST {path}), "
+                 f"{args.connections} connections, {args.repeat} rounds of {args.seconds} s; "
+                 "figures are the medians of the rounds")
+    if rss:
+        notes.append("RSS after each ingest run with services: "
+                     + ", ".join(f"{now:.1f} MB (peak {peak:.1f} MB)" for now, peak in rss))
     return rows, notes
 
 
@@ -504,6 +580,43 @@ def measure_deliveries(root: Path, args: argparse.Namespace) -> tuple[list[Row],
         notes.append(f"RSS after {args.deliveries:,} deliveries ({case}): {rss:.1f} MB (peak {hwm:.1f} MB); "
                      f"target ≤ {RSS_TARGET_MB:g} MB: " + ("met" if hwm <= RSS_TARGET_MB else "MISSED"))
     return rows, notes
+
+
+# -- idle CPU ------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used, from /proc (clock ticks, 10 ms here)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_idle(root: Path, args: argparse.Namespace) -> list[Row]:
+    """CPU used over `--idle-seconds` by an idle `notifyd serve` (one webhook service, nothing
+    queued) beside the bare uvicorn+Starlette endpoint idling over the same seconds."""
+    sink = uvicorn_app("sink", root / "sink-idle.log")
+    bare = uvicorn_app("bare", root / "bare-idle.log")
+    daemon = notifyd(root / "idle", webhook_service(sink))
+    try:
+        time.sleep(5)                   # past start-up: the first poll, the first checkpoint
+        procs = (("notifyd serve", daemon), ("bare endpoint", bare))
+        before = {name: cpu_seconds(p.popen.pid) for name, p in procs}
+        started = time.monotonic()
+        time.sleep(args.idle_seconds)
+        spent = time.monotonic() - started
+        used = {name: 100 * (cpu_seconds(p.popen.pid) - before[name]) / spent for name, p in procs}
+    finally:
+        daemon.stop()
+        bare.stop()
+        sink.stop()
+    tick = 100 / os.sysconf("SC_CLK_TCK") / spent
+    return [Row("idle CPU", f"{name}, {spent:.0f} s", f"{used[name]:.3f} % of a core",
+                target=(f"≤ {IDLE_CPU_TARGET:g} %: " + ("met" if used[name] <= IDLE_CPU_TARGET else "MISSED"))
+                if name.startswith("notifyd") else "reference",
+                numbers={"cpu_percent": round(used[name], 4), "seconds": round(spent, 1),
+                         "resolution_percent": round(tick, 4)},
+                reference=None if name.startswith("bare") else "bare endpoint")
+            for name, _ in procs]
 
 
 # -- deliveries/s of posted webhooks, SQLite and PostgreSQL nodes ---------------------------------
@@ -658,21 +771,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="length of each measured wrk run")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (the server gets the other core)")
-    parser.add_argument("--repeat", type=int, default=3, help="wrk runs per target; the best is reported")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="ingest rounds (baseline, then each notifyd case); the medians are reported")
+    parser.add_argument("--ingest-body", choices=("radarr", "generic"), default="radarr",
+                        help="what the ingest runs post: a Radarr download, or a small generic event")
     parser.add_argument("--latency-events", type=int, default=300, help="events timed end to end")
     parser.add_argument("--deliveries", type=int, default=10_000, help="queued jobs for deliveries/s")
     parser.add_argument("--posts", type=int, default=5_000,
                         help="webhooks posted for the SQLite / PostgreSQL node deliveries/s")
     parser.add_argument("--post-connections", type=int, default=16,
                         help="wrk connections for the posted webhooks, in all (split between the nodes)")
-    parser.add_argument("--only", choices=("ingest", "latency", "deliveries", "posted"), action="append",
+    parser.add_argument("--idle-seconds", type=float, default=60.0, help="length of the idle CPU measurement")
+    parser.add_argument("--only", choices=("ingest", "latency", "deliveries", "posted", "idle"), action="append",
                         help="run only these parts (repeat the option)")
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write every figure to PATH as JSON")
     args = parser.parse_args(argv)
     # A TERM (timeout, Ctrl-C from a supervisor) unwinds like an exception, so the finally blocks
     # stop the daemons, the sink and the PostgreSQL server this run started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    parts = args.only or ["ingest", "latency", "deliveries", "posted"]
+    parts = args.only or ["ingest", "latency", "deliveries", "posted", "idle"]
     if args.posts < 2 or args.post_connections < 2:
         parser.error("--posts and --post-connections must be >= 2 (two nodes share them)")
     if {"ingest", "posted"} & set(parts) and shutil.which("wrk") is None:
@@ -698,6 +815,8 @@ def main(argv: list[str] | None = None) -> int:
                 found, said = measure_deliveries(root, args)
                 rows += found
                 notes += said
+            if "idle" in parts:
+                rows += measure_idle(root, args)
             if "posted" in parts:
                 from pg_server import PostgresServer
 

@@ -1,7 +1,7 @@
 """The two ASGI apps bench_daemon.py runs beside notifyd, each under its own uvicorn process.
 
 ``bare``: the design §12 baseline for ingest, a Starlette endpoint on the same route as
-notifyd's that reads the body and answers 202, storing nothing.
+notifyd's (``/webhooks/{source}``) that reads the body and answers 202, storing nothing.
 
 ``sink``: the receiver deliveries go to. It answers every POST with 200 and notes, per request,
 ``time.monotonic()`` at arrival and the number N of a ``seq N`` marker in the delivered text
@@ -27,7 +27,7 @@ async def accept(request: Request) -> Response:
     return JSONResponse({"status": "accepted"}, status_code=202)
 
 
-bare = Starlette(routes=[Route("/webhooks/generic", accept, methods=["POST"])])
+bare = Starlette(routes=[Route("/webhooks/{source}", accept, methods=["POST"])])
 
 _SEQ = re.compile(r"\bseq (\d+)\b")
 _arrivals: list[tuple[float, int | None]] = []
