@@ -55,7 +55,7 @@ PARTS = (
     Part("daemon", "bench_daemon.py", (),
          ("--seconds", "3", "--repeat", "1", "--latency-events", "50", "--deliveries", "2000",
           "--posts", "1000", "--idle-seconds", "20"), needs=("wrk",)),
-    Part("apprise", "bench_apprise.py", (), ("--deliveries", "2000", "--repeat", "1")),
+    Part("apprise", "bench_apprise.py", ("--repeat", "1"), ("--deliveries", "2000", "--repeat", "1")),
     Part("pickup", "bench_pickup.py", (), ("--events", "10", "--flips", "4")),
     Part("retention", "bench_retention.py", (), ("--rows", "20000", "--repeat", "1")),
     Part("ui", "bench_ui.py", (), ("--loads", "5"), needs=("/usr/bin/chromium", "/usr/bin/chromedriver")),
