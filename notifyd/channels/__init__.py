@@ -28,6 +28,11 @@ def describe_target(service: ServiceConfig) -> str:
     from notifyd.config.model import url_secrets
     from notifyd.logs import Redactor
 
-    shown = load_channel(CHANNEL_TYPES[service.type]).describe(service)
+    spec = CHANNEL_TYPES[service.type]
+    if spec.describe is not None:          # without importing the channel (and its HTTP client)
+        module_name, _, function = spec.describe.partition(":")
+        shown = getattr(importlib.import_module(module_name), function)(service)
+    else:
+        shown = load_channel(spec).describe(service)
     url = service.options.get("url")
     return Redactor(url_secrets(url))(shown) if isinstance(url, str) else shown

@@ -6,25 +6,17 @@ from __future__ import annotations
 import email.utils
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
+from notifyd.channels.masking import describe_url, mask_url
 from notifyd.channels.transport import client_args
 from notifyd.errors import PermanentError, TransientError
 
 TRANSIENT_STATUS = frozenset({408, 425, 429})
 SET_COOKIE = (b"set-cookie", b"set-cookie2")    # the headers http.cookiejar reads
 URLS_KEPT = 64                                  # parsed URLs a client keeps (a service uses a handful)
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password in it replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -96,7 +88,7 @@ class HttpChannel:
     @staticmethod
     def describe(service: Any) -> str:
         """The service's URL with any password masked."""
-        return mask_url(service.options["url"])
+        return describe_url(service)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send, and raise the right DeliveryError for anything but a 2xx answer."""

@@ -36,6 +36,7 @@ class ChannelSpec:
     default_events: tuple[str, ...] | None = None     # None: every kind except test
     fills_placeholders: bool = False   # its `url` may hold {placeholders}, filled from a run's context
     media_types: frozenset[str] | None = None          # a refresher's libraries (an event's media_type); None: any
+    describe: str | None = None        # "package.module:function" showing its target; None: the channel's own
 
     def can_refresh(self, media_type: str | None) -> bool:
         """Whether this kind keeps a library for that media (media of no known type: yes)."""
@@ -53,6 +54,8 @@ _REFRESH = {"path_map": "path_map", "scan_delay": "duration", "test_path": "path
 _MESSAGES = {"digest": "positive_duration", "digest_all": "bool", "quiet_hours": "quiet_hours",
              "quiet_bypass": "levels", "attach": "bool", "attach_max": "size"}
 
+MASKED_URL = "notifyd.channels.masking:describe_url"   # an http(s) address, its password masked
+
 CHANNEL_TYPES: dict[str, ChannelSpec] = {
     "apprise": ChannelSpec(
         type="apprise", job_kind="notify", default_priority=5,
@@ -62,26 +65,30 @@ CHANNEL_TYPES: dict[str, ChannelSpec] = {
     ),
     "kodi": ChannelSpec(
         type="kodi", job_kind="refresh", default_priority=3, module="notifyd.channels.kodi:KodiChannel",
+        describe=MASKED_URL,
         fields={"url": "http_url", "username": "string", "password": "secret", **_REFRESH},
         required=("url",), default_events=LIBRARY_CHANGES, media_types=KODI_MEDIA,
     ),
     "jellyfin": ChannelSpec(
         type="jellyfin", job_kind="refresh", default_priority=3,
-        module="notifyd.channels.jellyfin:JellyfinChannel",
+        module="notifyd.channels.jellyfin:JellyfinChannel", describe=MASKED_URL,
         fields={"url": "http_url", "api_key": "secret", **_REFRESH},
         required=("url", "api_key"), default_events=LIBRARY_CHANGES,
     ),
     "emby": ChannelSpec(
         type="emby", job_kind="refresh", default_priority=3, module="notifyd.channels.jellyfin:EmbyChannel",
+        describe=MASKED_URL,
         fields={"url": "http_url", "api_key": "secret", **_REFRESH},
         required=("url", "api_key"), default_events=LIBRARY_CHANGES,
     ),
     "webhook": ChannelSpec(
         type="webhook", job_kind="callback", default_priority=5, module="notifyd.channels.webhook:WebhookChannel",
+        describe=MASKED_URL,
         fields={"url": "http_url", "secret": "webhook_secret", "timeout": "duration"}, required=("url",),
     ),
     "plex": ChannelSpec(
         type="plex", job_kind="refresh", default_priority=3, module="notifyd.channels.plex:PlexChannel",
+        describe=MASKED_URL,
         fields={"url": "http_url", "token": "secret", **_REFRESH},
         required=("url", "token"), default_events=LIBRARY_CHANGES,
     ),
